@@ -1,0 +1,136 @@
+// `npm run bench`: times gw against a raw node:http server doing the same work, in one run,
+// alternating rounds, and prints requests/s and the ratio. Load comes from wrk when installed,
+// else autocannon. Options: --seconds N (per round, default 2), --rounds N (default 7), --only NAME,
+// --tool wrk|autocannon.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "7" },
+    only: { type: "string" },
+    tool: { type: "string" },
+  },
+});
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
+// On Linux, pin the server to CPU 0 and the load generator to CPU 1, so they do not fight over
+// one core and rounds vary less.
+const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+function pinned(cpu: number, command: string, commandArgs: string[]): [string, string[]] {
+  return hasTaskset ? ["taskset", ["-c", String(cpu), command, ...commandArgs]] : [command, commandArgs];
+}
+const tool = args.tool ?? (hasWrk ? "wrk" : "autocannon");
+
+interface Scenario {
+  name: string;
+  title: string;
+  target: number;
+  connections: number;
+  method?: string;
+  bodyBytes?: number;
+}
+
+const scenarios: Scenario[] = [
+  { name: "hello", title: "hello world, keep-alive", target: 0.95, connections: 50 },
+  { name: "stream", title: "100 x 1 KiB streamed body", target: 0.85, connections: 50 },
+  { name: "echo", title: "1 MiB POST echo", target: 0.85, connections: 16, method: "POST", bodyBytes: 1 << 20 },
+];
+
+const here = import.meta.dirname;
+const scratch = mkdtempSync(join(tmpdir(), "gw-bench-"));
+
+async function startServer(impl: string, scenario: string): Promise<{ child: ChildProcess; port: number }> {
+  const [command, commandArgs] = pinned(0, process.execPath, [join(here, "servers.ts"), impl, scenario]);
+  const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const match = /^PORT (\d+)$/.exec(line);
+    if (match) return { child, port: Number(match[1]) };
+  }
+  throw new Error(`${impl} ${scenario} server exited before listening`);
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill("SIGKILL");
+  await once(child, "exit");
+}
+
+function wrkScript(scenario: Scenario): string | undefined {
+  if (scenario.bodyBytes === undefined) return undefined;
+  const path = join(scratch, `${scenario.name}.lua`);
+  writeFileSync(path, `wrk.method = "${scenario.method}"\nwrk.body = string.rep("x", ${scenario.bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
+  return path;
+}
+
+async function load(scenario: Scenario, port: number, duration: number): Promise<number> {
+  const url = `http://127.0.0.1:${port}/`;
+  if (tool === "wrk") {
+    const script = wrkScript(scenario);
+    const wrkArgs = ["-t1", `-c${scenario.connections}`, `-d${duration}s`, ...(script ? ["-s", script] : []), url];
+    const child = spawn(...pinned(1, "wrk", wrkArgs), { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (data: Buffer) => (out += data));
+    await once(child, "exit");
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
+    if (errors) process.stderr.write(`  wrk reported: ${errors[0]}\n`);
+    if (!rps) throw new Error(`could not read wrk's output:\n${out}`);
+    return Number(rps[1]);
+  }
+  const { default: autocannon } = await import("autocannon");
+  const result = await autocannon({
+    url,
+    connections: scenario.connections,
+    duration,
+    method: (scenario.method ?? "GET") as "GET",
+    body: scenario.bodyBytes ? Buffer.alloc(scenario.bodyBytes, "x") : undefined,
+  });
+  return result.requests.average;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const rows: string[][] = [];
+process.stdout.write(`gw bench: ${tool}${hasTaskset ? " (pinned: server cpu 0, load cpu 1)" : ""}, ${seconds}s x ${rounds} rounds each, node ${process.version}; req/s are medians, ratio is the median of per-round ratios\n`);
+for (const scenario of scenarios) {
+  if (args.only !== undefined && args.only !== scenario.name) continue;
+  const gw: number[] = [];
+  const raw: number[] = [];
+  const ratios: number[] = [];
+  const servers = { gw: await startServer("gw", scenario.name), raw: await startServer("raw", scenario.name) };
+  try {
+    // Warm-up: let the JIT settle on both sides before anything counts.
+    await load(scenario, servers.gw.port, 1);
+    await load(scenario, servers.raw.port, 1);
+    for (let round = 0; round < rounds; round++) {
+      // Back-to-back pairs in alternating order, so drift on a shared machine hits both sides
+      // alike; each pair gives one ratio, and the median ratio is reported.
+      for (const impl of round % 2 === 0 ? (["gw", "raw"] as const) : (["raw", "gw"] as const)) {
+        (impl === "gw" ? gw : raw).push(await load(scenario, servers[impl].port, seconds));
+      }
+      ratios.push(gw.at(-1)! / raw.at(-1)!);
+    }
+  } finally {
+    await stopServer(servers.gw.child);
+    await stopServer(servers.raw.child);
+  }
+  const ratio = median(ratios);
+  rows.push([scenario.title, median(gw).toFixed(0), median(raw).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW"]);
+}
+
+const header = ["scenario", "gw req/s", "node:http req/s", "ratio", "target", ""];
+const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)));
+const line = (row: string[]): string => "| " + row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ") + " |";
+process.stdout.write([line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.map(line)].join("\n") + "\n");

@@ -1,0 +1,121 @@
+// Runs gw apps inside node:http: NodeHandler is the handler over a ServerResponse, and
+// toNodeListener turns an app into a `(req, res)` listener for http.createServer or Connect.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BaseHandler } from "../handlers.ts";
+import { environFromRequest, makeServerInfo, type ServerInfo } from "../environ.ts";
+import type { TextSink } from "../input.ts";
+import { SERVER_SOFTWARE } from "../version.ts";
+import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
+
+/** Bytes a response may hold in memory for a slow client before its body waits for a drain. */
+const BUFFER_LIMIT = 256 * 1024;
+
+/** Options for NodeHandler. */
+export interface NodeHandlerOptions {
+  /** Runs once when the response is over (the access log hooks in here). */
+  onDone?: (handler: NodeHandler) => void;
+  /** Milliseconds a slow client may take to accept more of the body before it is cut off. @default 120000 */
+  drainTimeout?: number;
+}
+
+/** The handler over a node:http ServerResponse: one request, one writeHead, node's own framing. */
+export class NodeHandler extends BaseHandler {
+  readonly #res: ServerResponse;
+  #isWatching = false;
+  readonly #done: ((handler: NodeHandler) => void) | undefined;
+  readonly #drainTimeout: number;
+
+  constructor(res: ServerResponse, environ: Environ, errors: ErrorStream, options: NodeHandlerOptions = {}) {
+    super(environ, errors);
+    this.#res = res;
+    this.#done = options.onDone;
+    this.#drainTimeout = options.drainTimeout ?? 120_000;
+  }
+
+  protected override sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void {
+    // An object, not a flat array: node stores an object as it is, while an array goes through
+    // removeHeader and appendHeader per name. Repeated names (Set-Cookie) become value arrays.
+    const out: Record<string, string | string[]> = {};
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      const previous = out[name];
+      if (previous === undefined) out[name] = value;
+      else if (typeof previous === "string") out[name] = [previous, value];
+      else previous.push(value);
+    }
+    if (contentLength >= 0) out["Content-Length"] = String(contentLength);
+    if (!this.hasServerHeader) out.Server = SERVER_SOFTWARE;
+    // node adds Date itself, and chunked framing on HTTP/1.1 when no Content-Length is given.
+    this.#res.writeHead(code, status.slice(4), out);
+  }
+
+  protected override sendData(chunk: Chunk): boolean {
+    const res = this.#res;
+    res.write(chunk);
+    // A false from write() only says the socket's 16 KiB buffer is full; waiting on every one
+    // costs a round trip per chunk. Memory stays bounded by waiting past BUFFER_LIMIT instead.
+    return res.writableLength < BUFFER_LIMIT;
+  }
+
+  protected override sendEnd(chunk?: Chunk): void {
+    if (chunk === undefined) this.#res.end();
+    else this.#res.end(chunk);
+  }
+
+  protected override abortConnection(): void {
+    this.#res.destroy();
+  }
+
+  protected override waitForDrain(): Promise<void> {
+    const res = this.#res;
+    return new Promise((resolve) => {
+      // A client that stops reading would hold the body open forever; the timer exists only
+      // while waiting, so the fast path pays nothing for it.
+      const timer = setTimeout(() => res.destroy(), this.#drainTimeout);
+      res.once("drain", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  protected override watchForAbort(): void {
+    if (this.#isWatching) return;
+    this.#isWatching = true;
+    this.#res.once("close", () => {
+      if (!this.#res.writableFinished) this.handleAbort();
+    });
+  }
+
+  protected override onFinish(): void {
+    this.#done?.(this);
+  }
+}
+
+/** Options for toNodeListener. */
+export interface NodeListenerOptions {
+  /** Where gw.errors and tracebacks go. @default process.stderr */
+  errors?: TextSink;
+  /** SERVER_NAME and SERVER_PORT; by default each request's local address and port. */
+  serverName?: string;
+  serverPort?: number;
+}
+
+/** A gw app as a `(req, res)` listener for http.createServer, Express or any Connect-style stack. */
+export function toNodeListener(app: App, options: NodeListenerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const sink = options.errors ?? process.stderr;
+  const fixed: ServerInfo | undefined =
+    options.serverName !== undefined && options.serverPort !== undefined
+      ? makeServerInfo(options.serverName, options.serverPort, sink)
+      : undefined;
+  const shared = makeServerInfo("", "", sink);
+  return (req, res) => {
+    let info = fixed;
+    if (info === undefined) {
+      info = { ...shared, serverName: options.serverName ?? req.socket.localAddress ?? "", serverPort: String(options.serverPort ?? req.socket.localPort ?? "") };
+    }
+    const handler = new NodeHandler(res, environFromRequest(req, info), info.errors);
+    const running = handler.run(app);
+    if (running !== undefined) running.catch((error: unknown) => handler.environ["gw.errors"].write(`${String(error)}\n`));
+  };
+}

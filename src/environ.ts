@@ -1,0 +1,171 @@
+// Builds the environ: from a node:http request (wsgiref.simple_server's get_environ) and from a
+// CGI process's variables (wsgiref.handlers.CGIHandler). PEP 3333 "environ Variables".
+import type { IncomingMessage } from "node:http";
+import { BodyInput, ErrorOutput, type TextSink } from "./input.ts";
+import { fileWrapper, guessScheme } from "./util.ts";
+import { SERVER_SOFTWARE } from "./version.ts";
+import type { Environ } from "./types.ts";
+
+const GW_VERSION = Object.freeze([1, 0] as const);
+
+/** What a server knows before any request arrives; shared by all its requests. */
+export interface ServerInfo {
+  /** SERVER_NAME: the host name the server answers as. */
+  serverName: string;
+  /** SERVER_PORT, as a string. */
+  serverPort: string;
+  /** gw.errors, shared by every request. */
+  errors: ErrorOutput;
+  /** gw.url_scheme. @default "http" */
+  urlScheme?: "http" | "https";
+}
+
+/** Server facts for environFromRequest, with gw.errors writing to `errors`. */
+export function makeServerInfo(serverName: string, serverPort: number | string, errors: TextSink): ServerInfo {
+  return { serverName, serverPort: String(serverPort), errors: new ErrorOutput(errors), urlScheme: "http" };
+}
+
+// Header names repeat across requests, so their environ keys are memoised; capped because
+// clients choose the names.
+const headerKeys = new Map<string, string>();
+function headerKey(name: string): string {
+  let key = headerKeys.get(name);
+  if (key === undefined) {
+    key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
+    if (headerKeys.size < 1024) headerKeys.set(name, key);
+  }
+  return key;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const NEEDS_DECODING = /[%\u0080-\uffff]/;
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * Percent-decodes a request path. The bytes are read as UTF-8 when valid, else as latin-1 (one
+ * char per byte, as PEP 3333 does), so no input throws; a malformed escape such as %ZZ stays as it is.
+ */
+export function decodePath(raw: string): string {
+  if (!NEEDS_DECODING.test(raw)) return raw;
+  const bytes = new Uint8Array(raw.length);
+  let length = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    if (code === 0x25 && i + 2 < raw.length) {
+      const high = hexValue(raw.charCodeAt(i + 1));
+      const low = high === -1 ? -1 : hexValue(raw.charCodeAt(i + 2));
+      if (low !== -1) {
+        bytes[length++] = (high << 4) | low;
+        i += 2;
+        continue;
+      }
+    }
+    // Node hands the request line over as latin-1, so every code unit here is one byte.
+    bytes[length++] = code & 0xff;
+  }
+  const view = bytes.subarray(0, length);
+  try {
+    return utf8.decode(view);
+  } catch {
+    return Buffer.from(view).toString("latin1");
+  }
+}
+
+function remoteAddress(address: string | undefined): string {
+  if (address === undefined) return "";
+  // A dual-stack listener reports IPv4 clients as "::ffff:1.2.3.4"; CGI and logs want "1.2.3.4".
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+/** The environ for one node:http request. gw.input reads the request lazily. */
+export function environFromRequest(req: IncomingMessage, server: ServerInfo): Environ {
+  const url = req.url ?? "/";
+  let path = url;
+  let query = "";
+  const mark = url.indexOf("?");
+  if (mark !== -1) {
+    path = url.slice(0, mark);
+    query = url.slice(mark + 1);
+  }
+  // An absolute-form target (RFC 9112 §3.2.2) carries scheme and host; PATH_INFO is its path.
+  if (path.charCodeAt(0) !== 0x2f && path !== "*") {
+    const slash = path.indexOf("/", path.indexOf("//") + 2);
+    path = path.indexOf("//") === -1 ? "/" + path : slash === -1 ? "/" : path.slice(slash);
+  }
+  const socket = req.socket;
+  const environ: Environ = {
+    REQUEST_METHOD: req.method ?? "GET",
+    SCRIPT_NAME: "",
+    PATH_INFO: decodePath(path),
+    QUERY_STRING: query,
+    REQUEST_URI: url,
+    SERVER_NAME: server.serverName,
+    SERVER_PORT: server.serverPort,
+    SERVER_PROTOCOL: req.httpVersion === "1.1" ? "HTTP/1.1" : "HTTP/" + req.httpVersion,
+    SERVER_SOFTWARE,
+    GATEWAY_INTERFACE: "CGI/1.1",
+    REMOTE_ADDR: remoteAddress(socket.remoteAddress),
+    REMOTE_PORT: String(socket.remotePort ?? ""),
+    "gw.version": GW_VERSION,
+    "gw.url_scheme": server.urlScheme ?? "http",
+    "gw.input": new BodyInput(req),
+    "gw.errors": server.errors,
+    "gw.multithread": false,
+    "gw.multiprocess": false,
+    "gw.run_once": false,
+    "gw.file_wrapper": fileWrapper,
+  };
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    let key: string;
+    const length = name.length;
+    // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix.
+    if (length === 12 && name.toLowerCase() === "content-type") key = "CONTENT_TYPE";
+    else if (length === 14 && name.toLowerCase() === "content-length") key = "CONTENT_LENGTH";
+    else key = headerKey(name);
+    const previous = environ[key];
+    environ[key] = previous === undefined ? value : `${previous as string},${value}`;
+  }
+  return environ;
+}
+
+/** Minimal readable shape for a CGI program's standard input. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/**
+ * The environ of a CGI program (RFC 3875 §4.1): every variable of `env`, with PEP 3333's
+ * defaults for missing ones; gw.input reads at most CONTENT_LENGTH bytes of `stdin`.
+ */
+export function environFromCgi(env: NodeJS.ProcessEnv, stdin: ByteSource, stderr: TextSink): Environ {
+  // RFC 3875 §4.1.2: no CONTENT_LENGTH means no body.
+  const length = Number.parseInt(env.CONTENT_LENGTH ?? "", 10);
+  const environ: Environ = {
+    REQUEST_METHOD: "GET",
+    SCRIPT_NAME: "",
+    PATH_INFO: "",
+    QUERY_STRING: "",
+    SERVER_NAME: "localhost",
+    SERVER_PORT: "80",
+    SERVER_PROTOCOL: "HTTP/1.0",
+    "gw.version": GW_VERSION,
+    "gw.url_scheme": guessScheme(env),
+    "gw.input": new BodyInput(stdin, Number.isNaN(length) || length < 0 ? 0 : length),
+    "gw.errors": new ErrorOutput(stderr),
+    "gw.multithread": false,
+    "gw.multiprocess": true,
+    "gw.run_once": true,
+    "gw.file_wrapper": fileWrapper,
+  };
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined) environ[key] = value;
+  }
+  return environ;
+}

@@ -1,0 +1,569 @@
+// The reference handler: runs one request of an app over a transport (wsgiref.handlers).
+// BaseHandler holds the PEP 3333 rules; StreamHandler writes to byte streams, CgiHandler is a CGI program.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { Readable, Writable } from "node:stream";
+import { ProtocolError } from "./errors.ts";
+import { environFromCgi } from "./environ.ts";
+import { FileWrapper, isHopByHop } from "./util.ts";
+import { SERVER_SOFTWARE } from "./version.ts";
+import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "./types.ts";
+
+/** The status of the response a handler sends when the app fails before its headers are out. */
+export const ERROR_STATUS = "500 Internal Server Error";
+/** The body of that response: no details, since a trace never goes to the client. */
+export const ERROR_BODY = "A server error occurred.  Please contact the administrator.";
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DIGITS = /^[0-9]+$/;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+function byteLength(chunk: Chunk): number {
+  return typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `a string (${JSON.stringify(value.slice(0, 40))})`;
+  if (value instanceof Uint8Array) return "a Uint8Array";
+  return typeof value === "object" ? `an object (${value.constructor?.name ?? "no prototype"})` : typeof value;
+}
+
+function checkChunk(chunk: unknown): Chunk {
+  if (typeof chunk === "string" || chunk instanceof Uint8Array) return chunk;
+  throw new ProtocolError(`a body chunk must be a Uint8Array or a string, not ${describe(chunk)}`);
+}
+
+function digit(text: string, at: number): number {
+  const value = text.charCodeAt(at) - 0x30;
+  return value >= 0 && value <= 9 ? value : NaN;
+}
+
+/** Parses "200 OK" into 200; PEP 3333: three digits, a space, then the reason phrase. */
+function parseStatus(status: unknown): number {
+  if (typeof status === "string" && status.length >= 4 && status.charCodeAt(3) === 0x20) {
+    const code = digit(status, 0) * 100 + digit(status, 1) * 10 + digit(status, 2);
+    if (code >= 100 && !BAD_VALUE.test(status)) return code;
+  }
+  throw new ProtocolError(`status must be 3 digits from 100, a space and a reason without control characters, like "200 OK" (got ${JSON.stringify(status)})`);
+}
+
+// Apps send the same few header names on every response; once a name passed the token
+// check it need not be checked again. Capped, since a buggy app could invent names forever.
+const checkedNames = new Set<string>();
+function checkName(name: string): void {
+  if (checkedNames.has(name)) return;
+  if (!TOKEN.test(name)) throw new ProtocolError(`header name ${JSON.stringify(name)} is not an HTTP token`);
+  if (checkedNames.size < 256) checkedNames.add(name);
+}
+
+/** Whether a response with this status may carry a body (RFC 9110 §6.4.1). */
+function mayHaveBody(code: number): boolean {
+  return code >= 200 && code !== 204 && code !== 304;
+}
+
+/**
+ * Runs one request of an app (wsgiref's BaseHandler): startResponse checks, deferred headers,
+ * Content-Length or streaming, HEAD, backpressure, close() once, and errors into 500s.
+ * Subclasses supply the transport through the protected `send*` methods.
+ */
+export abstract class BaseHandler {
+  /** The environ the app is called with. */
+  readonly environ: Environ;
+  /** Where tracebacks go (wsgiref's get_stderr). */
+  protected readonly errors: ErrorStream;
+
+  /** The status the app gave, once it called startResponse. */
+  status: string | undefined;
+  /** The numeric status that was sent; 0 until headers are out. */
+  statusCode = 0;
+  /** Body bytes handed to the transport. */
+  bytesSent = 0;
+  /** Whether the status and headers have been handed to the transport. */
+  headersSent = false;
+  /** Whether the client went away before the response ended. */
+  isAborted = false;
+
+  #code = 0;
+  #headers: HeaderPair[] = [];
+  #declaredLength = -1;
+  /** Whether the app set a Server header (then the handler adds none). */
+  protected hasServerHeader = false;
+  #isBodyless = false;
+  #isHead: boolean;
+  #isEnded = false;
+  #isFinished = false;
+  #body: Body | undefined;
+  #iterator: Iterator<Chunk> | AsyncIterator<Chunk> | undefined;
+  #held: Chunk | undefined;
+  #drainWaiter: (() => void) | undefined;
+
+  constructor(environ: Environ, errors: ErrorStream) {
+    this.environ = environ;
+    this.errors = errors;
+    this.#isHead = environ.REQUEST_METHOD === "HEAD";
+  }
+
+  // ---- transport: the override points -------------------------------------------------------
+
+  /** Sends the status and headers; `contentLength` ≥ 0 means "add Content-Length". */
+  protected abstract sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void;
+  /** Sends body bytes; returns false when the transport wants a drain before more. */
+  protected abstract sendData(chunk: Chunk): boolean;
+  /** Ends the response, with a last chunk if given. */
+  protected abstract sendEnd(chunk?: Chunk): void;
+  /** Cuts the connection: the response cannot be completed. */
+  protected abstract abortConnection(): void;
+  /** Resolves when the transport can take more (or the client went away). */
+  protected waitForDrain(): Promise<void> {
+    return RESOLVED;
+  }
+  /** Called once before the handler first waits, so the transport can report aborts. */
+  protected watchForAbort(): void {}
+  /** Called once when the response is over (sent, failed or aborted): access logs hook here. */
+  protected onFinish(): void {}
+
+  /** Writes an error's trace to the error stream (wsgiref's log_exception). */
+  protected logException(error: unknown): void {
+    const trace = error instanceof Error ? (error.stack ?? String(error)) : `non-Error thrown: ${String(error)}`;
+    this.errors.write(trace.endsWith("\n") ? trace : trace + "\n");
+  }
+
+  /** The transport calls this when the client disconnects: stops the body and closes it. */
+  protected handleAbort(): void {
+    if (this.#isFinished) return;
+    this.isAborted = true;
+    this.#wakeDrain();
+    this.#finish();
+  }
+
+  /** Signals the end of a drain wait; transports call it from their drain event. */
+  protected handleDrain(): void {
+    this.#wakeDrain();
+  }
+
+  #wakeDrain(): void {
+    const wake = this.#drainWaiter;
+    this.#drainWaiter = undefined;
+    wake?.();
+  }
+
+  #drain(): Promise<void> {
+    if (this.isAborted) return RESOLVED;
+    return new Promise((resolve) => {
+      this.#drainWaiter = resolve;
+      this.waitForDrain().then(() => this.#wakeDrain(), () => this.#wakeDrain());
+    });
+  }
+
+  // ---- the app side ---------------------------------------------------------------------------
+
+  /** PEP 3333 start_response: records status and headers; they go out with the first body bytes. */
+  readonly startResponse: StartResponse = (status: string, headers: HeaderPair[], excInfo?: ExcInfo): Write => {
+    if (excInfo !== undefined && excInfo !== null) {
+      // PEP 3333: once headers are out they cannot change, so the app's own error propagates.
+      if (this.headersSent) throw excInfo;
+    } else if (this.status !== undefined) {
+      throw new ProtocolError("startResponse was called a second time without excInfo");
+    }
+    const code = parseStatus(status);
+    if (!Array.isArray(headers)) throw new ProtocolError(`headers must be an array of [name, value] pairs, not ${describe(headers)}`);
+    let declared = -1;
+    let hasServer = false;
+    for (const pair of headers) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new ProtocolError(`each header must be a [name, value] pair, not ${describe(pair)}`);
+      }
+      const [name, value] = pair;
+      if (typeof name !== "string" || typeof value !== "string") {
+        throw new ProtocolError(`header names and values must be strings (got [${typeof name}, ${typeof value}])`);
+      }
+      checkName(name);
+      if (BAD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character in its value`);
+      const length = name.length;
+      if (length === 14 && name.toLowerCase() === "content-length") {
+        if (!DIGITS.test(value)) throw new ProtocolError(`Content-Length must be a whole number (got ${JSON.stringify(value)})`);
+        declared = Number(value);
+      } else if (length === 6 && name.toLowerCase() === "server") {
+        hasServer = true;
+      } else if (length >= 2 && length <= 19 && isHopByHop(name)) {
+        throw new ProtocolError(`hop-by-hop header ${name} is the server's business, not the app's (PEP 3333)`);
+      }
+    }
+    this.status = status;
+    this.#code = code;
+    this.#headers = headers;
+    this.#declaredLength = declared;
+    this.hasServerHeader = hasServer;
+    return this.#write;
+  };
+
+  /** The legacy write() callable startResponse returns. */
+  readonly #write: Write = (chunk: Chunk): Promise<void> => {
+    if (this.status === undefined) throw new ProtocolError("write() was called before startResponse");
+    if (this.#isFinished) throw new ProtocolError("write() was called after the response ended");
+    checkChunk(chunk);
+    this.#flushHeld();
+    if (byteLength(chunk) === 0 || this.#emit(chunk, false)) return RESOLVED;
+    this.watchForAbort();
+    return this.#drain();
+  };
+
+  /**
+   * Runs the app for this request. Returns nothing when the app and its body were synchronous,
+   * else a promise that settles when the response is over; it rejects only on a double fault.
+   */
+  run(app: App): void | Promise<void> {
+    let result: Body | Promise<Body>;
+    try {
+      result = app(this.environ, this.startResponse);
+    } catch (error) {
+      return this.#fail(error);
+    }
+    if (isThenable(result)) {
+      this.watchForAbort();
+      return (result as Promise<Body>).then((body) => this.#respond(body), (error: unknown) => this.#fail(error));
+    }
+    return this.#respond(result);
+  }
+
+  #respond(body: Body): void | Promise<void> {
+    this.#body = body;
+    try {
+      if (this.isAborted) return this.#finish();
+      if (Array.isArray(body)) return this.#sendArray(body);
+      if (body instanceof FileWrapper && typeof body.file === "string") return this.#sendFile(body.file, body.blockSize);
+      if (body === null || body === undefined || typeof body !== "object" || body instanceof Uint8Array) {
+        throw new ProtocolError(`the app must return an iterable of chunks, not ${describe(body)}; wrap a single chunk as [chunk]`);
+      }
+      const sync = (body as Partial<Iterable<Chunk>>)[Symbol.iterator];
+      if (typeof sync === "function") return this.#sendSync(sync.call(body));
+      const async = (body as Partial<AsyncIterable<Chunk>>)[Symbol.asyncIterator];
+      if (typeof async === "function") return this.#sendStream(async.call(body));
+      throw new ProtocolError(`the app must return an Iterable or AsyncIterable of chunks, not ${describe(body)}`);
+    } catch (error) {
+      return this.#fail(error);
+    }
+  }
+
+  /** gw.file_wrapper over a path: the size is known up front, so Content-Length is set. */
+  async #sendFile(path: string, blockSize: number): Promise<void> {
+    this.watchForAbort();
+    let size: number;
+    try {
+      const info = await stat(path);
+      if (this.status === undefined) throw new ProtocolError("the app returned a file without calling startResponse");
+      size = info.isFile() ? info.size : -1;
+    } catch (error) {
+      return this.#fail(error);
+    }
+    if (size === 0) {
+      try {
+        this.#endEmpty();
+      } catch (error) {
+        return this.#fail(error);
+      }
+      return this.#finish();
+    }
+    if (size > 0 && this.#declaredLength < 0 && !this.headersSent) {
+      this.#sendHead(size);
+      // Enforced like an app's own Content-Length, in case the file changes while it is sent.
+      this.#declaredLength = size;
+    }
+    const stream = createReadStream(path, { highWaterMark: blockSize });
+    return this.#sendStream(stream[Symbol.asyncIterator]());
+  }
+
+  /** The whole body is known, so Content-Length can be set however many chunks there are. */
+  #sendArray(chunks: readonly unknown[]): void {
+    if (chunks.length === 1) {
+      const chunk = checkChunk(chunks[0]);
+      if (byteLength(chunk) === 0) this.#endEmpty();
+      else this.#emit(chunk, true);
+      return this.#finish();
+    }
+    let total = 0;
+    for (const chunk of chunks) total += byteLength(checkChunk(chunk));
+    if (total === 0) {
+      this.#endEmpty();
+      return this.#finish();
+    }
+    if (!this.headersSent) this.#sendHead(total);
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i] as Chunk;
+      if (byteLength(chunk) === 0) continue;
+      // Already in memory: buffering it in the transport costs nothing more, so no drain waits.
+      if (i === chunks.length - 1) this.#emit(chunk, true);
+      else this.#emit(chunk, false);
+      if (this.#isEnded) break;
+    }
+    if (!this.#isEnded) this.#endEmpty();
+    this.#finish();
+  }
+
+  /**
+   * A sync iterable: the first non-empty chunk is held until the next one shows whether it is
+   * the whole body (then Content-Length is set); this stays synchronous until a drain is needed.
+   */
+  #sendSync(iterator: Iterator<Chunk>): void | Promise<void> {
+    this.#iterator = iterator;
+    for (;;) {
+      if (this.isAborted || this.#isEnded) return this.#finish();
+      const step = iterator.next();
+      if (step.done === true) break;
+      const chunk = checkChunk(step.value);
+      if (byteLength(chunk) === 0) continue;
+      if (this.#held === undefined && !this.headersSent) {
+        this.#held = chunk;
+        continue;
+      }
+      this.#flushHeld();
+      if (!this.#emit(chunk, false)) {
+        this.watchForAbort();
+        return this.#drain().then(() => this.#sendStream(iterator));
+      }
+    }
+    this.#endBody();
+    this.#finish();
+  }
+
+  /** Any iterator, waiting for chunks and drains; the first chunk sends the headers. */
+  async #sendStream(iterator: Iterator<Chunk> | AsyncIterator<Chunk>): Promise<void> {
+    this.#iterator = iterator;
+    this.watchForAbort();
+    try {
+      for (;;) {
+        if (this.isAborted || this.#isEnded) return this.#finish();
+        let step = iterator.next();
+        if (isThenable(step)) step = await step;
+        if (this.isAborted) return this.#finish();
+        if (step.done === true) break;
+        const chunk = checkChunk(step.value);
+        if (byteLength(chunk) === 0) continue;
+        this.#flushHeld();
+        if (!this.#emit(chunk, false)) await this.#drain();
+      }
+      this.#endBody();
+      this.#finish();
+    } catch (error) {
+      return this.#fail(error);
+    }
+  }
+
+  #flushHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    this.#emit(held, false);
+  }
+
+  /** The body iterator is done: send the held chunk as the whole body, or end the stream. */
+  #endBody(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) this.#emit(held, true);
+    else this.#endEmpty();
+  }
+
+  #sendHead(knownLength: number): void {
+    const code = this.#code;
+    const hasBody = mayHaveBody(code);
+    const contentLength = this.#declaredLength < 0 && hasBody ? knownLength : -1;
+    this.sendHeaders(code, this.status!, this.#headers, contentLength);
+    this.statusCode = code;
+    this.headersSent = true;
+    this.#isBodyless = this.#isHead || !hasBody;
+  }
+
+  /**
+   * Hands one chunk to the transport, sending the headers first if they are not out yet.
+   * Returns false when the transport asks for a drain.
+   */
+  #emit(chunk: Chunk, isLast: boolean): boolean {
+    if (this.status === undefined) throw new ProtocolError("the body produced data before startResponse was called");
+    const size = byteLength(chunk);
+    const declared = this.#declaredLength;
+    if (declared >= 0 && !this.#isBodyless) {
+      const total = this.bytesSent + size;
+      // PEP 3333: never send more than Content-Length, nor end short of it (the client would hang).
+      if (total > declared) throw new ProtocolError(`the app sent more than its Content-Length of ${declared} bytes`);
+      if (isLast && total < declared && !this.#isHead) {
+        throw new ProtocolError(`the app sent ${total} bytes, fewer than its Content-Length of ${declared}`);
+      }
+    }
+    if (!this.headersSent) this.#sendHead(isLast ? size : -1);
+    if (this.#isBodyless) {
+      this.sendEnd();
+      this.#isEnded = true;
+      return true;
+    }
+    this.bytesSent += size;
+    if (isLast) {
+      this.sendEnd(chunk);
+      this.#isEnded = true;
+      return true;
+    }
+    return this.sendData(chunk);
+  }
+
+  /** Ends the response with no more bytes; an empty body gets Content-Length: 0. */
+  #endEmpty(): void {
+    if (this.#isEnded) return;
+    if (this.status === undefined) throw new ProtocolError("the app returned without calling startResponse");
+    const declared = this.#declaredLength;
+    if (!this.headersSent) this.#sendHead(0);
+    if (declared > this.bytesSent && !this.#isBodyless) {
+      throw new ProtocolError(`the app sent ${this.bytesSent} bytes, fewer than its Content-Length of ${declared}`);
+    }
+    this.sendEnd();
+    this.#isEnded = true;
+  }
+
+  /** An error from the app or the body: wsgiref's handle_error. */
+  #fail(error: unknown): void | Promise<void> {
+    this.logException(error);
+    if (this.isAborted || this.#isEnded) return this.#finish();
+    if (!this.headersSent) {
+      this.status = ERROR_STATUS;
+      this.#code = 500;
+      this.#headers = [["Content-Type", "text/plain"]];
+      this.#declaredLength = -1;
+      this.hasServerHeader = false;
+      this.#held = undefined;
+      try {
+        this.#emit(ERROR_BODY, true);
+      } catch (secondError) {
+        // A fault while reporting a fault: nothing sane can be sent, so cut the line and rethrow.
+        this.abortConnection();
+        this.#finish();
+        throw secondError;
+      }
+    } else {
+      // PEP 3333: the status line is already out, so a 500 is impossible; cut the connection.
+      this.abortConnection();
+    }
+    return this.#finish();
+  }
+
+  /** Closes the body exactly once and reports the end of the response. */
+  #finish(): void {
+    if (this.#isFinished) return;
+    this.#isFinished = true;
+    const iterator = this.#iterator;
+    // An unfinished generator's finally blocks run only when it is told to return.
+    if (iterator !== undefined && (!this.#isEnded || this.isAborted)) {
+      try {
+        const returned = iterator.return?.();
+        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.logException(error));
+      } catch (error) {
+        this.logException(error);
+      }
+    }
+    const body = this.#body as { close?: () => unknown } | undefined;
+    if (body !== undefined && body !== null && typeof body.close === "function") {
+      try {
+        const closed = body.close();
+        if (isThenable(closed)) closed.then(undefined, (error: unknown) => this.logException(error));
+      } catch (error) {
+        this.logException(error);
+      }
+    }
+    this.onFinish();
+  }
+}
+
+/** Options for StreamHandler. */
+export interface StreamHandlerOptions {
+  /** Speak as an HTTP origin server (status line, Date, Server) rather than a CGI program. @default false */
+  isOriginServer?: boolean;
+  /** End `stdout` when the response is over. @default true */
+  shouldEnd?: boolean;
+}
+
+/** A handler that writes the response to a byte stream (wsgiref's SimpleHandler). */
+export class StreamHandler extends BaseHandler {
+  /** Whether this handler speaks HTTP itself (status line, Date, Server) rather than CGI. */
+  protected readonly isOriginServer: boolean;
+  readonly #stdout: Writable;
+  readonly #shouldEnd: boolean;
+
+  constructor(environ: Environ, stdout: Writable, errors: ErrorStream, options: StreamHandlerOptions = {}) {
+    super(environ, errors);
+    this.#stdout = stdout;
+    this.isOriginServer = options.isOriginServer ?? false;
+    this.#shouldEnd = options.shouldEnd ?? true;
+  }
+
+  protected override sendHeaders(_code: number, status: string, headers: HeaderPair[], contentLength: number): void {
+    let head: string;
+    if (this.isOriginServer) {
+      const version = this.environ.SERVER_PROTOCOL === "HTTP/1.1" ? "HTTP/1.1" : "HTTP/1.0";
+      head = `${version} ${status}\r\n`;
+      if (!headers.some(([name]) => name.toLowerCase() === "date")) head += `Date: ${new Date().toUTCString()}\r\n`;
+      if (!this.hasServerHeader) head += `Server: ${SERVER_SOFTWARE}\r\n`;
+    } else {
+      // RFC 3875 §6.3.3: a CGI program gives its status in a Status header.
+      head = `Status: ${status}\r\n`;
+    }
+    for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+    if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
+    this.#stdout.write(Buffer.from(head + "\r\n", "latin1"));
+  }
+
+  protected override sendData(chunk: Chunk): boolean {
+    return this.#stdout.write(chunk);
+  }
+
+  protected override sendEnd(chunk?: Chunk): void {
+    if (chunk !== undefined) this.#stdout.write(chunk);
+    if (this.#shouldEnd) this.#stdout.end();
+  }
+
+  protected override abortConnection(): void {
+    this.#stdout.destroy();
+  }
+
+  protected override waitForDrain(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#stdout.off("drain", done);
+        this.#stdout.off("close", done);
+        resolve();
+      };
+      this.#stdout.on("drain", done);
+      this.#stdout.on("close", done);
+    });
+  }
+
+  protected override watchForAbort(): void {
+    this.#stdout.once("close", () => {
+      if (!this.#stdout.writableFinished) this.handleAbort();
+    });
+  }
+}
+
+/** Options for CgiHandler; each defaults to this process's own. */
+export interface CgiHandlerOptions {
+  env?: NodeJS.ProcessEnv;
+  stdin?: Readable;
+  stdout?: Writable;
+  stderr?: Writable;
+}
+
+/**
+ * Runs an app as a CGI program (wsgiref's CGIHandler): the environ from the process
+ * environment, the body from stdin, the response with a Status header on stdout.
+ */
+export class CgiHandler extends StreamHandler {
+  constructor(options: CgiHandlerOptions = {}) {
+    const stderr = options.stderr ?? process.stderr;
+    const environ = environFromCgi(options.env ?? process.env, options.stdin ?? process.stdin, stderr);
+    super(environ, options.stdout ?? process.stdout, environ["gw.errors"], { shouldEnd: options.stdout !== undefined });
+  }
+}

@@ -1,0 +1,21 @@
+// gw's library API: the interface types, the reference handler and server, HeaderList, util,
+// the validator and the demo app. The CLI is not part of it.
+export type * from "./types.ts";
+export { UserError, ProtocolError, ValidationError } from "./errors.ts";
+export { HeaderList, formatParam, type HeaderParams } from "./headers.ts";
+export {
+  guessScheme, requestUri, applicationUri, shiftPathInfo, setupTestingDefaults, isHopByHop,
+  HOP_BY_HOP, FileWrapper, fileWrapper,
+} from "./util.ts";
+export { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "./input.ts";
+export { environFromRequest, environFromCgi, decodePath, makeServerInfo, type ServerInfo } from "./environ.ts";
+export { validator, type ValidatorOptions } from "./validate.ts";
+export {
+  BaseHandler, StreamHandler, CgiHandler, ERROR_STATUS, ERROR_BODY,
+  type StreamHandlerOptions, type CgiHandlerOptions,
+} from "./handlers.ts";
+export { NodeHandler, toNodeListener, type NodeListenerOptions, type NodeHandlerOptions } from "./adapters/node.ts";
+export { makeServer, HttpServer, type ServerOptions } from "./server.ts";
+export { AccessLog, formatAccessLine, logDate, readyLine, escapeControl } from "./log.ts";
+export { demoApp } from "./demo.ts";
+export { VERSION, SERVER_SOFTWARE } from "./version.ts";

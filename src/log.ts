@@ -1,0 +1,77 @@
+// The access log and ready line in http.server's formats (BaseHTTPRequestHandler.log_message,
+// log_date_time_string) and the `python -m http.server` banner.
+import type { TextSink } from "./input.ts";
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function pad(value: number): string {
+  return value < 10 ? `0${value}` : String(value);
+}
+
+/** The local time as http.server logs it: "21/Nov/2026 13:09:29". */
+export function logDate(date: Date = new Date()): string {
+  return `${pad(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+// Python's http.server escapes C0 and C1 controls as \xNN so a request cannot forge log lines.
+const HAS_CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+
+/** Escapes control characters in text from the client as `\xNN`. */
+export function escapeControl(text: string): string {
+  return HAS_CONTROL.test(text) ? text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`) : text;
+}
+
+/** One access-log line: `127.0.0.1 - - [21/Nov/2026 13:09:29] "GET / HTTP/1.1" 200 13`, newline included. */
+export function formatAccessLine(remote: string, requestLine: string, status: number | string, size: number | string, date: string = logDate()): string {
+  return `${remote} - - [${date}] "${escapeControl(requestLine)}" ${status} ${size}\n`;
+}
+
+/** The ready line: `Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...`. */
+export function readyLine(host: string, port: number): string {
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  return `Serving HTTP on ${host} port ${port} (http://${urlHost}:${port}/) ...`;
+}
+
+/**
+ * Writes access-log lines to a stream. Lines of one event-loop turn are joined into one write,
+ * and the date string is made once a second, so logging costs little under load.
+ */
+export class AccessLog {
+  readonly #sink: TextSink;
+  #pending = "";
+  #isScheduled = false;
+  #second = -1;
+  #date = "";
+  readonly #flush = (): void => {
+    this.#isScheduled = false;
+    const text = this.#pending;
+    this.#pending = "";
+    if (text !== "") this.#sink.write(text);
+  };
+
+  constructor(sink: TextSink) {
+    this.#sink = sink;
+  }
+
+  /** Logs one request. */
+  log(remote: string, requestLine: string, status: number | string, size: number | string): void {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#date = logDate(new Date(now));
+    }
+    this.#pending += formatAccessLine(remote, requestLine, status, size, this.#date);
+    if (!this.#isScheduled) {
+      this.#isScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  /** Writes what is pending now (before exit). */
+  flush(): void {
+    this.#flush();
+  }
+}

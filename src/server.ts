@@ -1,0 +1,199 @@
+// The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
+// a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import { NodeHandler } from "./adapters/node.ts";
+import { environFromRequest, makeServerInfo, type ServerInfo } from "./environ.ts";
+import { UserError } from "./errors.ts";
+import type { TextSink } from "./input.ts";
+import { AccessLog, readyLine } from "./log.ts";
+import type { App } from "./types.ts";
+
+/** Options for makeServer. */
+export interface ServerOptions {
+  /** Where access-log lines go; null for none. @default process.stderr */
+  log?: TextSink | null;
+  /** Where gw.errors and tracebacks go. @default process.stderr */
+  errors?: TextSink;
+  /** Milliseconds a client has to send its request headers (slowloris guard). @default 30000 */
+  headersTimeout?: number;
+  /** Milliseconds a client has to send a whole request. @default 300000 */
+  requestTimeout?: number;
+  /** Milliseconds an idle keep-alive connection stays open. @default 5000 */
+  keepAliveTimeout?: number;
+  /** Milliseconds a client may take to accept more of a response body before it is cut off. @default 120000 */
+  drainTimeout?: number;
+  /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
+  shutdownTimeout?: number;
+  /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
+  handle?: { fd: number } | object;
+}
+
+type Mode = "idle" | "forever" | "one" | "closed";
+
+/** A gw app behind node:http (wsgiref's WSGIServer): made by makeServer, already listening. */
+export class HttpServer {
+  /** The node:http server underneath. */
+  readonly httpServer: Server;
+  /** The host it was asked to bind. */
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked). */
+  readonly port: number;
+  /** The app it serves; may be replaced between requests. */
+  app: App;
+
+  #info: ServerInfo;
+  #log: AccessLog | undefined;
+  #mode: Mode = "idle";
+  #queue: [IncomingMessage, ServerResponse][] = [];
+  #inFlight = 0;
+  #onOne: (() => void) | undefined;
+  #onClosed: (() => void) | undefined;
+  #closed: Promise<void>;
+  #shutdownTimeout: number;
+  #drainTimeout: number | undefined;
+
+  /** Use makeServer(), which binds first. */
+  constructor(httpServer: Server, host: string, app: App, options: ServerOptions) {
+    this.httpServer = httpServer;
+    this.host = host;
+    this.app = app;
+    this.port = (httpServer.address() as AddressInfo).port;
+    const wildcard = host === "" || host === "0.0.0.0" || host === "::";
+    this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
+    const log = options.log === undefined ? process.stderr : options.log;
+    this.#log = log === null ? undefined : new AccessLog(log);
+    this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#drainTimeout = options.drainTimeout;
+    this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
+    httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
+  }
+
+  /** The server's base URL, e.g. http://127.0.0.1:8000/. */
+  get url(): string {
+    const host = this.host === "" || this.host === "0.0.0.0" ? "127.0.0.1" : this.host === "::" ? "::1" : this.host;
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+  }
+
+  /** The ready line for this server, as `python -m http.server` prints it. */
+  get readyLine(): string {
+    return readyLine(this.host || "0.0.0.0", this.port);
+  }
+
+  #accept(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#mode === "forever") return this.#dispatch(req, res);
+    if (this.#mode === "one") {
+      this.#mode = "idle";
+      return this.#dispatch(req, res);
+    }
+    if (this.#mode === "closed") {
+      res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      return;
+    }
+    // Like a bound but not yet serving socket: the request waits until someone dispatches.
+    this.#queue.push([req, res]);
+  }
+
+  #dispatch(req: IncomingMessage, res: ServerResponse): void {
+    this.#inFlight++;
+    const handler = new NodeHandler(res, environFromRequest(req, this.#info), this.#info.errors, {
+      onDone: (done) => this.#finished(req, done),
+      drainTimeout: this.#drainTimeout,
+    });
+    const running = handler.run(this.app);
+    if (running !== undefined) {
+      running.catch((error: unknown) => {
+        this.#info.errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
+      });
+    }
+  }
+
+  #finished(req: IncomingMessage, handler: NodeHandler): void {
+    this.#inFlight--;
+    const environ = handler.environ;
+    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, handler.statusCode || "-", handler.bytesSent);
+    const one = this.#onOne;
+    if (one !== undefined) {
+      this.#onOne = undefined;
+      one();
+    }
+    if (this.#mode === "closed") this.httpServer.closeIdleConnections();
+  }
+
+  /** Serves requests until shutdown() (wsgiref's serve_forever); resolves once shut down. */
+  serveForever(): Promise<void> {
+    if (this.#mode !== "closed") {
+      this.#mode = "forever";
+      for (const [req, res] of this.#queue.splice(0)) this.#dispatch(req, res);
+    }
+    return this.#closed;
+  }
+
+  /** Handles exactly one request, the next one to arrive or one already waiting, and resolves when its response is over. */
+  handleRequest(): Promise<void> {
+    if (this.#mode === "closed") return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onOne = resolve;
+      const waiting = this.#queue.shift();
+      if (waiting !== undefined) this.#dispatch(...waiting);
+      else this.#mode = "one";
+    });
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (cutting them after the shutdown timeout)
+   * and resolves when every connection is closed.
+   */
+  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+    if (this.#mode !== "closed") {
+      this.#mode = "closed";
+      for (const [, res] of this.#queue.splice(0)) res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      const timer = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
+      timer.unref();
+      await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+      clearTimeout(timer);
+      this.#log?.flush();
+      this.#onClosed?.();
+    }
+    return this.#closed;
+  }
+}
+
+function translateListenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new UserError(`port ${port} on ${host} is in use; stop the other server or use --port 0`, { cause: error });
+    case "EACCES":
+      return new UserError(`no permission to listen on port ${port}; use a port above 1023`, { cause: error });
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return new UserError(`cannot listen on host ${host}: it is not an address of this machine`, { cause: error });
+    default:
+      return error;
+  }
+}
+
+/**
+ * Binds host and port and returns the server, ready to serveForever() (wsgiref's make_server).
+ * A port in use, or a host that is not local, rejects with a one-line UserError.
+ */
+export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
+  const httpServer = createServer({
+    headersTimeout: options.headersTimeout ?? 30_000,
+    requestTimeout: options.requestTimeout ?? 300_000,
+    keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+    connectionsCheckingInterval: 1_000,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
+    const onListening = (): void => {
+      httpServer.off("error", onError);
+      resolve();
+    };
+    httpServer.once("error", onError);
+    if (options.handle !== undefined) httpServer.listen(options.handle, onListening);
+    else httpServer.listen(port, host, onListening);
+  });
+  return new HttpServer(httpServer, host, app, options);
+}

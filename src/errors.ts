@@ -14,3 +14,8 @@ export class ProtocolError extends Error {
 export class ValidationError extends ProtocolError {
   override name = "ValidationError";
 }
+
+/** The user's module failed to import (syntax error, a throw at import): its own stack matters. */
+export class AppLoadError extends Error {
+  override name = "AppLoadError";
+}

@@ -1,0 +1,136 @@
+// Loads the user's module and finds the app in it: the ONLY module that imports user code.
+// TypeScript goes through Node's own transform (node:module stripTypeScriptTypes), not a bundler.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import * as nodeModule from "node:module";
+import { extname, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { AppLoadError, UserError } from "./errors.ts";
+import type { App } from "./types.ts";
+
+/** An app found in a user module. */
+export interface LoadedApp {
+  app: App;
+  /** The module's absolute path. */
+  file: string;
+  /** The export the app came from ("default", "app" or the one asked for). */
+  exportName: string;
+}
+
+const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
+const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
+const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
+
+const userFiles = new Set<string>();
+let isHooked = false;
+
+type SyncHooks = {
+  registerHooks?: (hooks: {
+    load?: (url: string, context: { format?: string | null }, next: (url: string, context?: object) => { format?: string | null; source?: unknown }) => { format?: string | null; source?: unknown; shortCircuit?: boolean };
+  }) => unknown;
+  stripTypeScriptTypes?: (code: string, options: { mode: "strip" | "transform"; sourceMap?: boolean; sourceUrl?: string }) => string;
+};
+
+/**
+ * Teaches this process to load the user's TypeScript in full: enums, namespaces and parameter
+ * properties (Node's transform mode), ESM syntax in a .ts file under a CommonJS package.json,
+ * and stack traces that point at .ts lines. It also records every user file loaded, for watching.
+ * Runs once; on a Node without synchronous hooks, Node's own loading is used as it is.
+ */
+export function installLoaderHooks(): void {
+  if (isHooked) return;
+  isHooked = true;
+  const api = nodeModule as unknown as SyncHooks;
+  const { registerHooks, stripTypeScriptTypes } = api;
+  if (registerHooks === undefined) return;
+  process.setSourceMapsEnabled(true);
+  // Node flags stripTypeScriptTypes as experimental on every first call; gw users did not call
+  // it, so that one warning would only confuse them. Every other warning passes through.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+    if (String(warning instanceof Error ? warning.message : warning).includes("stripTypeScriptTypes")) return;
+    (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  registerHooks({
+    load(url, context, next) {
+      if (!url.startsWith("file:") || url.includes("/node_modules/")) return next(url, context);
+      const path = fileURLToPath(url);
+      userFiles.add(path);
+      const extension = extname(path);
+      if (!TS_EXTENSIONS.has(extension) || stripTypeScriptTypes === undefined) return next(url, context);
+      const code = readFileSync(path, "utf8");
+      let format: "module" | "commonjs";
+      if (extension === ".mts") format = "module";
+      else if (extension === ".cts") format = "commonjs";
+      else {
+        const nodeFormat = next(url, context).format;
+        // A .ts file with import/export is a module whatever package.json says; Node alone
+        // refuses it under "type": "commonjs".
+        format = nodeFormat === "module-typescript" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
+      }
+      const source = stripTypeScriptTypes(code, { mode: "transform", sourceMap: true, sourceUrl: url });
+      return { format, source, shortCircuit: true };
+    },
+  });
+}
+
+/** Every user file (outside node_modules) this process has loaded so far. */
+export function loadedUserFiles(): string[] {
+  return [...userFiles];
+}
+
+/** Splits "app.ts:name" into the file and the export name. */
+export function parseAppSpec(spec: string): { file: string; exportName: string | undefined } {
+  const colon = spec.lastIndexOf(":");
+  // "C:\\app.ts" has a drive colon, not an export; an export name is an identifier.
+  if (colon > 1 && /^[A-Za-z_$][\w$]*$/.test(spec.slice(colon + 1))) {
+    return { file: spec.slice(0, colon), exportName: spec.slice(colon + 1) };
+  }
+  return { file: spec, exportName: undefined };
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/**
+ * Imports `spec` ("path[:export]", relative to cwd) and returns its app: the named export when
+ * given, else the default export, else the export named `app`. Mistakes are UserErrors; a module
+ * that fails while importing is an AppLoadError carrying the original error as its cause.
+ */
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<LoadedApp> {
+  const { file, exportName } = parseAppSpec(spec);
+  const path = resolve(cwd, file);
+  if (!existsSync(path)) throw new UserError(`${file}: no such file`);
+  if (!statSync(path).isFile()) throw new UserError(`${file}: not a file`);
+  if (!LOADABLE.has(extname(path))) {
+    throw new UserError(`${file}: not a module gw can load (use .ts, .mts, .cts, .js, .mjs or .cjs)`);
+  }
+  installLoaderHooks();
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new AppLoadError(`${file} failed to load: ${reason}`, { cause: error });
+  }
+  const names = Object.keys(namespace).filter((name) => name !== "module.exports");
+  const has = names.length > 0 ? names.join(", ") : "none";
+  let chosen: string;
+  if (exportName !== undefined) {
+    if (!(exportName in namespace)) throw new UserError(`${file}: no export named "${exportName}" (has: ${has})`);
+    chosen = exportName;
+  } else if (typeof namespace.default === "function" || (namespace.default !== undefined && namespace.app === undefined)) {
+    chosen = "default";
+  } else if (namespace.app !== undefined) {
+    chosen = "app";
+  } else {
+    throw new UserError(`${file}: no default export and no export named "app" (has: ${has})`);
+  }
+  const app = namespace[chosen];
+  if (typeof app !== "function") {
+    throw new UserError(`${file}: export "${chosen}" is ${describeValue(app)}, not an app function`);
+  }
+  return { app: app as App, file: path, exportName: chosen };
+}

@@ -130,7 +130,18 @@ for (const scenario of scenarios) {
   rows.push([scenario.title, median(gw).toFixed(0), median(raw).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW"]);
 }
 
-const header = ["scenario", "gw req/s", "node:http req/s", "ratio", "target", ""];
-const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)));
-const line = (row: string[]): string => "| " + row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ") + " |";
-process.stdout.write([line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.map(line)].join("\n") + "\n");
+if (rows.length > 0) printTable(["scenario", "gw req/s", "node:http req/s", "ratio", "target", ""], rows);
+
+if (args.only === undefined || args.only === "reload") {
+  const { benchReload } = await import("./reload.ts");
+  process.stdout.write("\ndev server: reload latency over 20 edits, failed requests over 10 reloads under load (8 clients)\n");
+  const reloadRows = await benchReload({ edits: 20, reloads: 10, coldRuns: 7 });
+  printTable(["server", "p50 ms", "p90 ms", "failed", "ok"], reloadRows);
+  process.stdout.write("targets: gw p50 <= 120 ms, p90 <= 250 ms, 0 failed\n");
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (row: string[]): string => "| " + header.map((_, i) => (row[i] ?? "").padEnd(widths[i]!)).join(" | ") + " |";
+  process.stdout.write([line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.map(line)].join("\n") + "\n");
+}

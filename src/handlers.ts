@@ -16,7 +16,9 @@ export const ERROR_BODY = "A server error occurred.  Please contact the administ
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// PEP 3333: status and headers are latin-1; a code point above U+00FF would lose its high
+// byte on the wire (U+010A becomes LF) and could forge a header.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
 const DIGITS = /^[0-9]+$/;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -51,7 +53,7 @@ function parseStatus(status: unknown): number {
     const code = digit(status, 0) * 100 + digit(status, 1) * 10 + digit(status, 2);
     if (code >= 100 && !BAD_VALUE.test(status)) return code;
   }
-  throw new ProtocolError(`status must be 3 digits from 100, a space and a reason without control characters, like "200 OK" (got ${JSON.stringify(status)})`);
+  throw new ProtocolError(`status must be 3 digits from 100, a space and a latin-1 reason without control characters, like "200 OK" (got ${JSON.stringify(status)})`);
 }
 
 // Apps send the same few header names on every response; once a name passed the token
@@ -103,6 +105,7 @@ export abstract class BaseHandler {
   #iterator: Iterator<Chunk> | AsyncIterator<Chunk> | undefined;
   #held: Chunk | undefined;
   #drainWaiter: (() => void) | undefined;
+  #isWatching = false;
 
   constructor(environ: Environ, errors: ErrorStream) {
     this.environ = environ;
@@ -148,6 +151,12 @@ export abstract class BaseHandler {
     this.#wakeDrain();
   }
 
+  #watch(): void {
+    if (this.#isWatching) return;
+    this.#isWatching = true;
+    this.watchForAbort();
+  }
+
   #wakeDrain(): void {
     const wake = this.#drainWaiter;
     this.#drainWaiter = undefined;
@@ -168,7 +177,8 @@ export abstract class BaseHandler {
   readonly startResponse: StartResponse = (status: string, headers: HeaderPair[], excInfo?: ExcInfo): Write => {
     if (excInfo !== undefined && excInfo !== null) {
       // PEP 3333: once headers are out they cannot change, so the app's own error propagates.
-      if (this.headersSent) throw excInfo;
+      // A held first chunk counts as sent: it belongs to the old status, not the replacement.
+      if (this.headersSent || this.#held !== undefined) throw excInfo;
     } else if (this.status !== undefined) {
       throw new ProtocolError("startResponse was called a second time without excInfo");
     }
@@ -185,7 +195,7 @@ export abstract class BaseHandler {
         throw new ProtocolError(`header names and values must be strings (got [${typeof name}, ${typeof value}])`);
       }
       checkName(name);
-      if (BAD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character in its value`);
+      if (BAD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character or a character above U+00FF in its value`);
       const length = name.length;
       if (length === 14 && name.toLowerCase() === "content-length") {
         if (!DIGITS.test(value)) throw new ProtocolError(`Content-Length must be a whole number (got ${JSON.stringify(value)})`);
@@ -211,7 +221,7 @@ export abstract class BaseHandler {
     checkChunk(chunk);
     this.#flushHeld();
     if (byteLength(chunk) === 0 || this.#emit(chunk, false)) return RESOLVED;
-    this.watchForAbort();
+    this.#watch();
     return this.#drain();
   };
 
@@ -227,7 +237,7 @@ export abstract class BaseHandler {
       return this.#fail(error);
     }
     if (isThenable(result)) {
-      this.watchForAbort();
+      this.#watch();
       return (result as Promise<Body>).then((body) => this.#respond(body), (error: unknown) => this.#fail(error));
     }
     return this.#respond(result);
@@ -254,7 +264,7 @@ export abstract class BaseHandler {
 
   /** gw.file_wrapper over a path: the size is known up front, so Content-Length is set. */
   async #sendFile(path: string, blockSize: number): Promise<void> {
-    this.watchForAbort();
+    this.#watch();
     let size: number;
     try {
       const info = await stat(path);
@@ -294,7 +304,14 @@ export abstract class BaseHandler {
       this.#endEmpty();
       return this.#finish();
     }
-    if (!this.headersSent) this.#sendHead(total);
+    if (!this.headersSent) {
+      const declared = this.#declaredLength;
+      // The whole body is known, so a mismatch can still fail into a clean 500.
+      if (declared >= 0 && declared !== total && !this.#isHead && mayHaveBody(this.#code)) {
+        throw new ProtocolError(`the app's body is ${total} bytes, not its Content-Length of ${declared}`);
+      }
+      this.#sendHead(total);
+    }
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i] as Chunk;
       if (byteLength(chunk) === 0) continue;
@@ -316,7 +333,10 @@ export abstract class BaseHandler {
     for (;;) {
       if (this.isAborted || this.#isEnded) return this.#finish();
       const step = iterator.next();
-      if (step.done === true) break;
+      if (step.done === true) {
+        this.#iterator = undefined;
+        break;
+      }
       const chunk = checkChunk(step.value);
       if (byteLength(chunk) === 0) continue;
       if (this.#held === undefined && !this.headersSent) {
@@ -325,7 +345,7 @@ export abstract class BaseHandler {
       }
       this.#flushHeld();
       if (!this.#emit(chunk, false)) {
-        this.watchForAbort();
+        this.#watch();
         return this.#drain().then(() => this.#sendStream(iterator));
       }
     }
@@ -336,14 +356,17 @@ export abstract class BaseHandler {
   /** Any iterator, waiting for chunks and drains; the first chunk sends the headers. */
   async #sendStream(iterator: Iterator<Chunk> | AsyncIterator<Chunk>): Promise<void> {
     this.#iterator = iterator;
-    this.watchForAbort();
+    this.#watch();
     try {
       for (;;) {
         if (this.isAborted || this.#isEnded) return this.#finish();
         let step = iterator.next();
         if (isThenable(step)) step = await step;
         if (this.isAborted) return this.#finish();
-        if (step.done === true) break;
+        if (step.done === true) {
+          this.#iterator = undefined;
+          break;
+        }
         const chunk = checkChunk(step.value);
         if (byteLength(chunk) === 0) continue;
         this.#flushHeld();
@@ -417,10 +440,12 @@ export abstract class BaseHandler {
     if (this.#isEnded) return;
     if (this.status === undefined) throw new ProtocolError("the app returned without calling startResponse");
     const declared = this.#declaredLength;
-    if (!this.headersSent) this.#sendHead(0);
-    if (declared > this.bytesSent && !this.#isBodyless) {
+    // Checked before the headers go out, so a short body can still fail into a clean 500.
+    const isBodyless = this.headersSent ? this.#isBodyless : this.#isHead || !mayHaveBody(this.#code);
+    if (declared > this.bytesSent && !isBodyless) {
       throw new ProtocolError(`the app sent ${this.bytesSent} bytes, fewer than its Content-Length of ${declared}`);
     }
+    if (!this.headersSent) this.#sendHead(0);
     this.sendEnd();
     this.#isEnded = true;
   }
@@ -456,8 +481,9 @@ export abstract class BaseHandler {
     if (this.#isFinished) return;
     this.#isFinished = true;
     const iterator = this.#iterator;
-    // An unfinished generator's finally blocks run only when it is told to return.
-    if (iterator !== undefined && (!this.#isEnded || this.isAborted)) {
+    // An unfinished generator's finally blocks run only when it is told to return; the
+    // iterator is dropped once done, so this covers errors, aborts and HEAD's early end.
+    if (iterator !== undefined) {
       try {
         const returned = iterator.return?.();
         if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.logException(error));

@@ -2,7 +2,7 @@
 // TypeScript goes through Node's own transform (node:module stripTypeScriptTypes), not a bundler.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as nodeModule from "node:module";
-import { extname, resolve } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { AppLoadError, UserError } from "./errors.ts";
 import type { App } from "./types.ts";
@@ -21,6 +21,26 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
 
 const userFiles = new Set<string>();
+const packageTypes = new Map<string, string | undefined>();
+
+/** The "type" of the package.json nearest to `dir` (undefined when none says), cached per folder. */
+function packageType(dir: string): string | undefined {
+  if (packageTypes.has(dir)) return packageTypes.get(dir);
+  let type: string | undefined;
+  const manifest = join(dir, "package.json");
+  if (existsSync(manifest)) {
+    try {
+      const parsed = JSON.parse(readFileSync(manifest, "utf8")) as { type?: unknown };
+      type = typeof parsed.type === "string" ? parsed.type : undefined;
+    } catch {
+      type = undefined;
+    }
+  } else if (dirname(dir) !== dir) {
+    type = packageType(dirname(dir));
+  }
+  packageTypes.set(dir, type);
+  return type;
+}
 let isHooked = false;
 
 type SyncHooks = {
@@ -62,10 +82,9 @@ export function installLoaderHooks(): void {
       if (extension === ".mts") format = "module";
       else if (extension === ".cts") format = "commonjs";
       else {
-        const nodeFormat = next(url, context).format;
         // A .ts file with import/export is a module whatever package.json says; Node alone
         // refuses it under "type": "commonjs".
-        format = nodeFormat === "module-typescript" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
+        format = packageType(dirname(path)) === "module" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
       }
       const source = stripTypeScriptTypes(code, { mode: "transform", sourceMap: true, sourceUrl: url });
       return { format, source, shortCircuit: true };

@@ -1,7 +1,7 @@
 // The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
 // a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler } from "./adapters/node.ts";
 import { environFromRequest, makeServerInfo, type ServerInfo } from "./environ.ts";
@@ -68,6 +68,7 @@ export class HttpServer {
     this.#drainTimeout = options.drainTimeout;
     this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
     httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
+    httpServer.on("clientError", (error: Error, socket: Socket) => this.#reject(error, socket));
   }
 
   /** The server's base URL, e.g. http://127.0.0.1:8000/. */
@@ -93,6 +94,22 @@ export class HttpServer {
     }
     // Like a bound but not yet serving socket: the request waits until someone dispatches.
     this.#queue.push([req, res]);
+  }
+
+  /**
+   * A request node's parser refused (bad syntax, control characters, headers too large): answer as
+   * node would by default, and log it like http.server does, so the line shows what was sent.
+   */
+  #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+    if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
+      const code = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      socket.write(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\n\r\n`);
+      const raw = error.rawPacket?.subarray(0, 4096).toString("latin1");
+      const end = raw === undefined ? -1 : raw.search(/\r?\n/);
+      // The log escapes control characters, so a request cannot forge log lines.
+      if (raw !== undefined && end > 0) this.#log?.log(socket.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, "") ?? "-", raw.slice(0, end), code, "-");
+    }
+    socket.destroy(error);
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {

@@ -42,9 +42,20 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("-p, --port <port>", "port to listen on; 0 picks a free one (default: $PORT, else 8000)", parsePort)
     .option("-q, --quiet", "no access log")
-    .action((app: string, options: { host: string; port?: number; quiet?: boolean }) => {
+    .option("--no-reload", "do not restart on file changes")
+    .option("--watch <path...>", "more files or folders to watch for changes")
+    .option("--no-validate", "do not check the app against the spec while reloading")
+    .action((app: string, options: { host: string; port?: number; quiet?: boolean; reload: boolean; watch?: string[]; validate: boolean }) => {
       result = import("./serve.ts").then((serve) =>
-        serve.serve({ app, host: options.host, port: options.port ?? defaultPort(io), isQuiet: options.quiet === true }, io),
+        serve.serve({
+          app,
+          host: options.host,
+          port: options.port ?? defaultPort(io),
+          isQuiet: options.quiet === true,
+          shouldReload: options.reload,
+          watch: options.watch ?? [],
+          shouldValidate: options.validate,
+        }, io),
       );
     });
 
@@ -56,7 +67,15 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     .option("-q, --quiet", "no access log")
     .action((options: { host: string; port?: number; quiet?: boolean }) => {
       result = import("./serve.ts").then((serve) =>
-        serve.serve({ app: undefined, host: options.host, port: options.port ?? defaultPort(io), isQuiet: options.quiet === true }, io),
+        serve.serve({
+          app: undefined,
+          host: options.host,
+          port: options.port ?? defaultPort(io),
+          isQuiet: options.quiet === true,
+          shouldReload: false,
+          watch: [],
+          shouldValidate: false,
+        }, io),
       );
     });
 

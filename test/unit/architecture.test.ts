@@ -13,8 +13,8 @@ const LAYERS: Record<string, number> = {
   "headers.ts": 1, "util.ts": 1, "log.ts": 1, "input.ts": 1,
   "environ.ts": 2, "validate.ts": 2, "router.ts": 2,
   "handlers.ts": 3,
-  "adapters/node.ts": 4, "adapters/fetch.ts": 4, "static.ts": 4, "cgi-runner.ts": 4, "demo.ts": 4,
-  "server.ts": 5, "load.ts": 5, "reloader.ts": 5,
+  "adapters/node.ts": 4, "adapters/fetch.ts": 4, "adapters/worker.ts": 4, "static.ts": 4, "cgi-runner.ts": 4, "demo.ts": 4,
+  "server.ts": 5, "load.ts": 5, "reloader.ts": 5, "reload-worker.ts": 5,
 };
 
 function layerOf(module: string): number {

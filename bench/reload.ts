@@ -1,0 +1,195 @@
+// The dev-server half of `npm run bench`: reload latency (write the file → first response with
+// the new body), failed requests while reloading under load, and cold start, for `gw serve`
+// next to `node --watch` on an equivalent plain node:http server, in the same run.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request, Agent } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
+
+function gwApp(body: string): string {
+  return `export default (_environ: unknown, start: (s: string, h: [string, string][]) => void) => {
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  return [${JSON.stringify(body)}];
+};\n`;
+}
+
+function plainApp(body: string): string {
+  return `import { createServer } from "node:http";
+createServer((_req, res) => {
+  res.writeHead(200, { "Content-Type": "text/plain" });
+  res.end(${JSON.stringify(body)});
+}).listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening on " + process.env.PORT));\n`;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+interface Side {
+  name: string;
+  file: string;
+  write(version: number): void;
+  start(): Promise<{ child: ChildProcess; port: number }>;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+
+function get(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
+  for await (const line of createInterface({ input: child.stdout! })) {
+    if (pattern.test(line)) return line;
+  }
+  throw new Error("the server exited before it was ready");
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+  await once(child, "exit");
+  clearTimeout(timer);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Edits the file `edits` times and times each until the new body is served. */
+async function reloadLatency(side: Side, port: number, edits: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let version = 1; version <= edits; version++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const expected = `v${version}`;
+    const started = performance.now();
+    side.write(version);
+    const deadline = started + 10_000;
+    for (;;) {
+      const response = await get(port).catch(() => undefined);
+      if (response?.body === expected) break;
+      if (performance.now() > deadline) throw new Error(`${side.name}: v${version} never served`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+/** Keeps 8 clients busy while the file changes `reloads` times; counts failed requests. */
+async function failuresUnderLoad(side: Side, port: number, reloads: number, startVersion: number): Promise<{ ok: number; failed: number }> {
+  let ok = 0;
+  let failed = 0;
+  let isRunning = true;
+  const client = async (): Promise<void> => {
+    while (isRunning) {
+      try {
+        const response = await get(port);
+        if (response.status === 200) ok++;
+        else failed++;
+      } catch {
+        failed++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  };
+  const clients = Array.from({ length: 8 }, client);
+  for (let i = 0; i < reloads; i++) {
+    side.write(startVersion + i);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+  isRunning = false;
+  await Promise.all(clients);
+  return { ok, failed };
+}
+
+async function coldStart(command: string[], env: NodeJS.ProcessEnv, pattern: RegExp, cwd: string, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ["ignore", "pipe", "ignore"] });
+    await waitForLine(child, pattern);
+    times.push(performance.now() - started);
+    await stop(child);
+  }
+  return percentile(times, 50);
+}
+
+/** Runs the dev-server bench and returns its table rows. */
+export async function benchReload(options: { edits: number; reloads: number; coldRuns: number }): Promise<string[][]> {
+  const dir = mkdtempSync(join(tmpdir(), "gw-reload-bench-"));
+  try {
+    const sides: Side[] = [
+      {
+        name: "gw serve",
+        file: join(dir, "app.ts"),
+        write(version) {
+          writeFileSync(this.file, gwApp(`v${version}`));
+        },
+        async start() {
+          const child = spawn(process.execPath, [GW_BIN, "serve", "app.ts", "--port", "0", "--quiet"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+          const line = await waitForLine(child, /^Serving HTTP on/);
+          return { child, port: Number(/ port (\d+) /.exec(line)![1]) };
+        },
+      },
+      {
+        name: "node --watch",
+        file: join(dir, "server.mjs"),
+        write(version) {
+          writeFileSync(this.file, plainApp(`v${version}`));
+        },
+        async start() {
+          const port = await freePort();
+          const child = spawn(process.execPath, ["--watch", "server.mjs"], { cwd: dir, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, PORT: String(port) } });
+          await waitForLine(child, /^listening on/);
+          return { child, port };
+        },
+      },
+    ];
+    const rows: string[][] = [];
+    for (const side of sides) {
+      side.write(0);
+      const { child, port } = await side.start();
+      try {
+        while ((await get(port).catch(() => undefined))?.body !== "v0") await new Promise((resolve) => setTimeout(resolve, 10));
+        const times = await reloadLatency(side, port, options.edits);
+        const load = await failuresUnderLoad(side, port, options.reloads, options.edits + 1);
+        rows.push([side.name, percentile(times, 50).toFixed(0), percentile(times, 90).toFixed(0), String(load.failed), String(load.ok)]);
+      } finally {
+        await stop(child);
+      }
+    }
+    const port = String(await freePort());
+    const gwCold = await coldStart([process.execPath, GW_BIN, "serve", "app.ts", "--port", port], { ...process.env, NO_COLOR: "1" }, /^Serving HTTP on/, dir, options.coldRuns);
+    const nodeCold = await coldStart([process.execPath, "server.mjs"], { ...process.env, PORT: port }, /^listening on/, dir, options.coldRuns);
+    rows.push(["cold start (ms): gw serve app.ts / node server.mjs", gwCold.toFixed(0), nodeCold.toFixed(0), `ratio ${(gwCold / nodeCold).toFixed(2)}`, "target <= 1.5"]);
+    return rows;
+  } finally {
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

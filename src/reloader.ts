@@ -1,0 +1,299 @@
+// The dev server's hot reload: the main thread owns the socket, every connection and the watcher;
+// the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
+import { watch, type FSWatcher } from "chokidar";
+import { basename, isAbsolute, relative, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { WorkerBridge } from "./adapters/worker.ts";
+import type { TextSink } from "./input.ts";
+import type { Command, LoadReport } from "./reload-worker.ts";
+import { makeServer, type HttpServer } from "./server.ts";
+import type { App, Environ } from "./types.ts";
+
+/** What runWithReloader needs to know. */
+export interface ReloaderOptions {
+  /** The app as path[:export]. */
+  app: string;
+  host: string;
+  port: number;
+  cwd: string;
+  /** Extra files or folders to watch. */
+  watch: string[];
+  /** Wrap the app in the validator and log violations as warnings. @default true */
+  shouldValidate: boolean;
+  /** Where access-log lines go; null for none. */
+  log: TextSink | null;
+  /** The ready line and nothing else. */
+  stdout: TextSink;
+  /** Reload notices, app errors and the worker's own output. */
+  stderr: TextSink;
+  /** Decorates notices (colour); identity by default. */
+  style?: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
+  debounce?: number;
+  /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
+  drainTimeout?: number;
+}
+
+/** A running dev server: the HTTP server plus a way to stop it all. */
+export interface Reloader {
+  server: HttpServer;
+  /** Resolves once the first load finished (well or not). */
+  ready: Promise<void>;
+  /** Stops accepting, finishes in-flight requests, ends the workers and the watcher. */
+  close(): Promise<void>;
+}
+
+interface Slot {
+  worker: Worker;
+  bridge: WorkerBridge;
+  isDead: boolean;
+}
+
+interface Failure {
+  message: string;
+  stack: string;
+  location: string | undefined;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
+const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const STATE_PATH = "/__gw__/state";
+const plain = { dim: (t: string) => t, red: (t: string) => t, green: (t: string) => t, yellow: (t: string) => t };
+
+function escapeHtml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+}
+
+/** The user's files named in a stack, with the first one's file:line. */
+function stackFiles(stack: string, cwd: string): { files: string[]; location: string | undefined } {
+  const files: string[] = [];
+  let location: string | undefined;
+  for (const match of stack.matchAll(/(?:file:\/\/)?(\/[^\s:()'"]+\.(?:[cm]?ts|[cm]?js)):(\d+)(?::(\d+))?/g)) {
+    const path = match[1]!;
+    if (path.startsWith(GW_ROOT) || path.includes(`${sep}node_modules${sep}`)) continue;
+    if (!files.includes(path)) files.push(path);
+    location ??= `${relative(cwd, path) || basename(path)}:${match[2]}${match[3] === undefined ? "" : `:${match[3]}`}`;
+  }
+  return { files, location };
+}
+
+function isIgnored(path: string): boolean {
+  const name = basename(path);
+  return (name.startsWith(".") && name.length > 1) || path.includes(`${sep}node_modules${sep}`) || path.endsWith(`${sep}node_modules`) ||
+    path.includes(`${sep}dist${sep}`);
+}
+
+/**
+ * Serves the app with hot reload. A change loads the new code in a booted standby worker; once
+ * it is ready, new requests go to it and the old worker finishes its in-flight ones, then ends.
+ * Client connections belong to the main thread, so none is refused or reset by a reload.
+ */
+export async function startReloader(options: ReloaderOptions): Promise<Reloader> {
+  const style = options.style ?? plain;
+  const stderr = options.stderr;
+  const debounce = options.debounce ?? 30;
+  let current: Slot | undefined;
+  let standby: Slot | undefined;
+  let failure: Failure | undefined;
+  let generation = 0;
+  let isClosing = false;
+  let firstLoad: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => (firstLoad = resolve));
+
+  const spawnSlot = (): Slot => {
+    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
+    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
+    (worker.stdout as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
+    (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
+    worker.on("error", (error: Error) => {
+      // An uncaught error in the app's own async code ends its worker; say so and load afresh.
+      if (!isClosing) stderr.write(`${style.red("gw: the app crashed:")} ${error.stack ?? error.message}\n`);
+    });
+    worker.on("exit", () => {
+      slot.isDead = true;
+      slot.bridge.fail("the app's worker ended");
+      if (slot === standby) standby = undefined;
+      if (slot === current && !isClosing) {
+        current = undefined;
+        schedule(["(the worker ended)"]);
+      }
+    });
+    worker.unref();
+    return slot;
+  };
+
+  const retire = (slot: Slot | undefined): void => {
+    if (slot === undefined || slot.isDead) return;
+    const timer = setTimeout(() => void slot.worker.terminate(), options.drainTimeout ?? 10_000);
+    void slot.bridge.idle().then(() => {
+      clearTimeout(timer);
+      void slot.worker.terminate();
+    });
+  };
+
+  const loadInto = (slot: Slot): Promise<LoadReport> =>
+    new Promise((resolve) => {
+      const onMessage = (message: LoadReport | { type: string }): void => {
+        if (message.type !== "loaded" && message.type !== "failed") return;
+        slot.worker.off("message", onMessage);
+        slot.worker.off("exit", onExit);
+        resolve(message as LoadReport);
+      };
+      const onExit = (): void => {
+        slot.worker.off("message", onMessage);
+        resolve({ type: "failed", name: "Error", message: "the app's worker ended while loading", stack: "", files: [], isUserError: false });
+      };
+      slot.worker.on("message", onMessage);
+      slot.worker.on("exit", onExit);
+      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate };
+      slot.worker.postMessage(command);
+    });
+
+  // ---- watching ----------------------------------------------------------------------------
+  const appFile = resolve(options.cwd, options.app.replace(/:[A-Za-z_$][\w$]*$/, ""));
+  const watched = new Set<string>();
+  let watcher: FSWatcher | undefined;
+  const watchFiles = (files: string[]): void => {
+    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && !isIgnored(file));
+    for (const file of fresh) watched.add(file);
+    if (fresh.length === 0) return;
+    if (watcher === undefined) {
+      watcher = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
+      watcher.on("all", (_event, path) => schedule([path]));
+    } else {
+      watcher.add(fresh);
+    }
+  };
+
+  // ---- reloading ---------------------------------------------------------------------------
+  let changed: string[] = [];
+  let changedAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let isReloading = false;
+  let isPending = false;
+
+  function schedule(paths: string[]): void {
+    if (isClosing) return;
+    if (changed.length === 0) changedAt = performance.now();
+    for (const path of paths) if (!changed.includes(path)) changed.push(path);
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), debounce);
+  }
+
+  async function reload(): Promise<void> {
+    if (isReloading) {
+      isPending = true;
+      return;
+    }
+    isReloading = true;
+    const names = changed.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
+    const startedAt = changedAt;
+    changed = [];
+    const slot = standby !== undefined && !standby.isDead ? standby : spawnSlot();
+    standby = undefined;
+    const report = await loadInto(slot);
+    const isFirst = generation === 0 && current === undefined && failure === undefined;
+    if (isClosing) {
+      void slot.worker.terminate();
+    } else if (report.type === "loaded") {
+      const old = current;
+      current = slot;
+      failure = undefined;
+      generation++;
+      retire(old);
+      watchFiles([appFile, ...report.files]);
+      if (!isFirst) {
+        const took = Math.round(performance.now() - startedAt);
+        stderr.write(style.green(`gw: reloaded in ${took} ms`) + style.dim(` (${names.join(", ")})`) + "\n");
+      }
+    } else {
+      const { files, location } = stackFiles(report.stack, options.cwd);
+      failure = { message: report.message, stack: report.stack, location };
+      generation++;
+      retire(current);
+      current = undefined;
+      void slot.worker.terminate();
+      watchFiles([appFile, ...report.files, ...files]);
+      stderr.write(`${style.red("gw:")} ${report.message}\n${report.isUserError ? "" : style.dim(report.stack) + "\n"}`);
+      stderr.write(style.yellow("gw: waiting for a change to reload\n"));
+    }
+    if (isFirst) {
+      stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes\n`));
+      firstLoad?.();
+    }
+    if (!isClosing) standby = spawnSlot();
+    isReloading = false;
+    waiters.splice(0).forEach((wake) => wake());
+    if (isPending) {
+      isPending = false;
+      await reload();
+    }
+  }
+
+  // ---- the front app -----------------------------------------------------------------------
+  const waiters: (() => void)[] = [];
+
+  const errorPage = (environ: Environ, start: Parameters<App>[1]): string[] => {
+    const problem = failure!;
+    if ((environ.HTTP_ACCEPT ?? "").includes("text/html")) {
+      start("500 Internal Server Error", [["Content-Type", "text/html; charset=utf-8"], ["Cache-Control", "no-store"]]);
+      return [`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gw: the app failed to load</title>
+<style>body{font:15px system-ui,sans-serif;margin:2rem;color:#222}h1{color:#b00020;font-size:1.3rem}
+pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head>
+<body><h1>The app failed to load</h1>
+<p><strong>${escapeHtml(problem.message)}</strong></p>
+${problem.location === undefined ? "" : `<p>at <code>${escapeHtml(problem.location)}</code></p>`}
+<pre>${escapeHtml(problem.stack)}</pre>
+<p><small>This page reloads itself once the code is fixed.</small></p>
+<script>
+const generation = ${generation};
+setInterval(async () => {
+  try {
+    const state = await (await fetch(${JSON.stringify(STATE_PATH)}, { cache: "no-store" })).json();
+    if (state.ok && state.generation !== generation) location.reload();
+  } catch {}
+}, 300);
+</script>
+</body></html>
+`];
+    }
+    start("500 Internal Server Error", [["Content-Type", "text/plain; charset=utf-8"]]);
+    return [`gw: the app failed to load\n\n${problem.message}\n${problem.location === undefined ? "" : `at ${problem.location}\n`}\n${problem.stack}\n`];
+  };
+
+  const front: App = async (environ, start) => {
+    if (environ.PATH_INFO === STATE_PATH) {
+      start("200 OK", [["Content-Type", "application/json"], ["Cache-Control", "no-store"]]);
+      return [JSON.stringify({ generation, ok: failure === undefined && current !== undefined })];
+    }
+    // Before the first load, or while a crashed worker is replaced, requests wait rather than fail.
+    while ((current === undefined || current.isDead) && failure === undefined && !isClosing) {
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+    if (failure !== undefined || current === undefined) return errorPage(environ, start);
+    return current.bridge.app(environ, start);
+  };
+
+  // The first worker boots while the server binds.
+  standby = spawnSlot();
+  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr });
+  options.stdout.write(server.readyLine + "\n");
+  watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
+  void reload();
+
+  return {
+    server,
+    ready,
+    async close(): Promise<void> {
+      isClosing = true;
+      clearTimeout(timer);
+      waiters.splice(0).forEach((wake) => wake());
+      await server.shutdown();
+      await watcher?.close();
+      await Promise.all([current, standby].map((slot) => slot?.worker.terminate()));
+    },
+  };
+}

@@ -130,7 +130,11 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix.
     if (length === 12 && name.toLowerCase() === "content-type") key = "CONTENT_TYPE";
     else if (length === 14 && name.toLowerCase() === "content-length") key = "CONTENT_LENGTH";
-    else key = headerKey(name);
+    else {
+      key = headerKey(name);
+      // "Content_Length: 5" would become HTTP_CONTENT_LENGTH, a key PEP 3333 forbids.
+      if (key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE") continue;
+    }
     const previous = environ[key];
     environ[key] = previous === undefined ? value : `${previous as string},${value}`;
   }

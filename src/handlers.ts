@@ -101,6 +101,7 @@ export abstract class BaseHandler {
   #isHead: boolean;
   #isEnded = false;
   #isFinished = false;
+  #isBodyClosed = false;
   #body: Body | undefined;
   #iterator: Iterator<Chunk> | AsyncIterator<Chunk> | undefined;
   #held: Chunk | undefined;
@@ -246,7 +247,11 @@ export abstract class BaseHandler {
   #respond(body: Body): void | Promise<void> {
     this.#body = body;
     try {
-      if (this.isAborted) return this.#finish();
+      if (this.isAborted) {
+        // The client left while an async app was still working: #finish ran without a body.
+        this.#closeBody();
+        return this.#finish();
+      }
       if (Array.isArray(body)) return this.#sendArray(body);
       if (body instanceof FileWrapper && typeof body.file === "string") return this.#sendFile(body.file, body.blockSize);
       if (body === null || body === undefined || typeof body !== "object" || body instanceof Uint8Array) {
@@ -452,8 +457,10 @@ export abstract class BaseHandler {
 
   /** An error from the app or the body: wsgiref's handle_error. */
   #fail(error: unknown): void | Promise<void> {
+    // A client that hung up makes reads and writes fail; that is no app error (wsgiref is silent too).
+    if (this.isAborted) return this.#finish();
     this.logException(error);
-    if (this.isAborted || this.#isEnded) return this.#finish();
+    if (this.#isEnded) return this.#finish();
     if (!this.headersSent) {
       this.status = ERROR_STATUS;
       this.#code = 500;
@@ -491,16 +498,21 @@ export abstract class BaseHandler {
         this.logException(error);
       }
     }
-    const body = this.#body as { close?: () => unknown } | undefined;
-    if (body !== undefined && body !== null && typeof body.close === "function") {
-      try {
-        const closed = body.close();
-        if (isThenable(closed)) closed.then(undefined, (error: unknown) => this.logException(error));
-      } catch (error) {
-        this.logException(error);
-      }
-    }
+    this.#closeBody();
     this.onFinish();
+  }
+
+  /** PEP 3333: close() runs exactly once, whenever the body arrives and however the response ends. */
+  #closeBody(): void {
+    const body = this.#body as { close?: () => unknown } | undefined;
+    if (this.#isBodyClosed || body === undefined || body === null || typeof body.close !== "function") return;
+    this.#isBodyClosed = true;
+    try {
+      const closed = body.close();
+      if (isThenable(closed)) closed.then(undefined, (error: unknown) => this.logException(error));
+    } catch (error) {
+      this.logException(error);
+    }
   }
 }
 

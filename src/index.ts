@@ -14,7 +14,7 @@ export {
   BaseHandler, StreamHandler, CgiHandler, ERROR_STATUS, ERROR_BODY,
   type StreamHandlerOptions, type CgiHandlerOptions,
 } from "./handlers.ts";
-export { NodeHandler, toNodeListener, type NodeListenerOptions, type NodeHandlerOptions } from "./adapters/node.ts";
+export { NodeHandler, toNodeListener, runHandler, type NodeListenerOptions, type NodeHandlerOptions } from "./adapters/node.ts";
 export { makeServer, HttpServer, type ServerOptions } from "./server.ts";
 export { AccessLog, formatAccessLine, logDate, readyLine, escapeControl } from "./log.ts";
 export { demoApp } from "./demo.ts";

@@ -3,7 +3,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
-import { NodeHandler } from "./adapters/node.ts";
+import { NodeHandler, runHandler } from "./adapters/node.ts";
 import { environFromRequest, makeServerInfo, type ServerInfo } from "./environ.ts";
 import { UserError } from "./errors.ts";
 import type { TextSink } from "./input.ts";
@@ -102,7 +102,9 @@ export class HttpServer {
    */
   #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
     if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
-      const code = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const code = error.code === "HPE_HEADER_OVERFLOW" ? 431
+        : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
       socket.write(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\n\r\n`);
       const raw = error.rawPacket?.subarray(0, 4096).toString("latin1");
       const end = raw === undefined ? -1 : raw.search(/\r?\n/);
@@ -118,12 +120,7 @@ export class HttpServer {
       onDone: (done) => this.#finished(req, done),
       drainTimeout: this.#drainTimeout,
     });
-    const running = handler.run(this.app);
-    if (running !== undefined) {
-      running.catch((error: unknown) => {
-        this.#info.errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
-      });
-    }
+    runHandler(handler, this.app, this.#info.errors);
   }
 
   #finished(req: IncomingMessage, handler: NodeHandler): void {

@@ -1,6 +1,7 @@
 // validator(app): middleware that checks both sides of the gw interface (PEP 3333) and throws on
 // the first broken rule; a port of Python's wsgiref.validate, adapted to promises and async bodies.
 import { ValidationError } from "./errors.ts";
+import { FileWrapper } from "./util.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
 
 /** Options for validator(). */
@@ -325,6 +326,19 @@ function wrapBody(body: unknown, state: RequestState): Body {
   }
   if (body instanceof Uint8Array) {
     fail(`an app must not return a Uint8Array as its body; return [bytes], since it would be sent one byte at a time`);
+  }
+  // An array is the whole body already and a FileWrapper is the server's own object; both pass
+  // through unwrapped so the server can still frame them with a Content-Length.
+  if (Array.isArray(body) && (body as AnyBody).close === undefined) {
+    for (const chunk of body as unknown[]) {
+      if (!isChunk(chunk)) fail(`each body chunk must be a Uint8Array or a string (got ${show(chunk)})`);
+    }
+    if (!state.isStarted) fail("the app returned its body but startResponse was never called");
+    return body as Body;
+  }
+  if (body instanceof FileWrapper) {
+    if (!state.isStarted) fail("the app returned a file but startResponse was never called");
+    return body;
   }
   const source = body as AnyBody;
   const syncIterator = source[Symbol.iterator];

@@ -180,9 +180,6 @@ export function conformanceSuite(name: string, start: StartGateway): void {
         });
       });
 
-      // KNOWN FAILURE (bug in src/validate.ts, not in the gateways): validator() wraps every body in a
-      // plain iterable object, so the handler no longer sees an Array and streams it chunked. The
-      // same app without validator() gets Content-Length. Fix: wrapBody should keep arrays as arrays.
       test("an array body of several chunks gets Content-Length, not chunked", async () => {
         await withGateway(start, arrayBody, async (url) => {
           const response = await sendRequest(url, "/");
@@ -241,9 +238,6 @@ export function conformanceSuite(name: string, start: StartGateway): void {
         });
       });
 
-      // KNOWN FAILURE (bug in src/validate.ts, not in the gateways): validator() wraps the FileWrapper in
-      // a plain iterable object, so the handler's `instanceof FileWrapper` fast path (which stats the
-      // file and sets Content-Length) never runs; the bytes still arrive exact, but chunked.
       test("file_wrapper sends the file byte-exact with Content-Length = its size", async () => {
         const dir = await mkdtemp(join(tmpdir(), "gw-conformance-"));
         try {

@@ -72,10 +72,15 @@ export class NodeHandler extends BaseHandler {
       // A client that stops reading would hold the body open forever; the timer exists only
       // while waiting, so the fast path pays nothing for it.
       const timer = setTimeout(() => res.destroy(), this.#drainTimeout);
-      res.once("drain", () => {
+      timer.unref();
+      const done = (): void => {
         clearTimeout(timer);
+        res.off("drain", done);
+        res.off("close", done);
         resolve();
-      });
+      };
+      res.on("drain", done);
+      res.on("close", done);
     });
   }
 
@@ -89,6 +94,22 @@ export class NodeHandler extends BaseHandler {
 
   protected override onFinish(): void {
     this.#done?.(this);
+  }
+}
+
+/**
+ * Runs `app` on `handler`. A handler rethrows only on a double fault (an error while sending the
+ * 500 for another), which must not escape a request listener and bring the process down.
+ */
+export function runHandler(handler: BaseHandler, app: App, errors: ErrorStream): void {
+  const report = (error: unknown): void => {
+    errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
+  };
+  try {
+    const running = handler.run(app);
+    if (running !== undefined) running.catch(report);
+  } catch (error) {
+    report(error);
   }
 }
 
@@ -114,8 +135,6 @@ export function toNodeListener(app: App, options: NodeListenerOptions = {}): (re
     if (info === undefined) {
       info = { ...shared, serverName: options.serverName ?? req.socket.localAddress ?? "", serverPort: String(options.serverPort ?? req.socket.localPort ?? "") };
     }
-    const handler = new NodeHandler(res, environFromRequest(req, info), info.errors);
-    const running = handler.run(app);
-    if (running !== undefined) running.catch((error: unknown) => handler.environ["gw.errors"].write(`${String(error)}\n`));
+    runHandler(new NodeHandler(res, environFromRequest(req, info), info.errors), app, info.errors);
   };
 }

@@ -157,9 +157,14 @@ export interface GwRun {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: string;
+  /** True when gw had not exited after the timeout and was killed. */
+  hasTimedOut: boolean;
 }
 
-/** Runs `gw ...args` to completion (killed after `timeout` ms), feeding `input` to stdin. */
+/**
+ * Runs `gw ...args` to completion, feeding `input` to stdin. A gw still running after `timeout` ms
+ * is killed with SIGKILL and reported with hasTimedOut (exitCode null), so tests assert on it.
+ */
 export function runGw(args: string[], options: GwOptions & { input?: Uint8Array | string; timeout?: number } = {}): Promise<GwRun> {
   const timeout = options.timeout ?? 15_000;
   return new Promise((resolve, reject) => {
@@ -168,9 +173,10 @@ export function runGw(args: string[], options: GwOptions & { input?: Uint8Array 
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    let hasTimedOut = false;
     const timer = setTimeout(() => {
+      hasTimedOut = true;
       child.kill("SIGKILL");
-      reject(new Error(`gw ${args.join(" ")} did not finish within ${timeout} ms\nstderr:\n${stderr}`));
     }, timeout);
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -178,7 +184,7 @@ export function runGw(args: string[], options: GwOptions & { input?: Uint8Array 
     });
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);
-      resolve({ exitCode, signal, stdout: Buffer.concat(out), stderr });
+      resolve({ exitCode, signal, stdout: Buffer.concat(out), stderr, hasTimedOut });
     });
     // A command that never reads stdin may exit first; its EPIPE is not the test's concern.
     child.stdin.on("error", () => {});

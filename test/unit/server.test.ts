@@ -125,10 +125,8 @@ describe("makeServer", () => {
 });
 
 describe("client disconnects", () => {
-  // KNOWN FAILURE (bug in src/handlers.ts, not in server.ts): when the client hangs up mid-upload,
-  // reading gw.input rejects with node's "aborted" error, and BaseHandler's #fail logs it before it
-  // checks isAborted (already true by then). wsgiref ignores client disconnects; STYLE §2 says "a
-  // disconnect is silent". Fix: in #fail, return #finish() before logException when isAborted.
+  // Reading gw.input rejects with node's "aborted" error once the client hangs up; STYLE §2 and
+  // wsgiref: a disconnect is silent.
   test("a client that hangs up mid-upload leaves no trace in gw.errors", async () => {
     const log = recordingSink();
     const errors = recordingSink();

@@ -531,11 +531,28 @@ describe("the body", () => {
   });
 
   test("must not yield a chunk before startResponse", () => {
-    expectViolation(returning(["early"], false), "the body yielded a chunk before startResponse was called");
+    expectViolation(returning(new Set(["early"]), false), "the body yielded a chunk before startResponse was called");
   });
 
   test("must not end without startResponse", () => {
-    expectViolation(returning([], false), "the body ended but startResponse was never called");
+    expectViolation(returning(new Set(), false), "the body ended but startResponse was never called");
+  });
+
+  test("an array body needs startResponse by the time the app returns", () => {
+    expectViolation(returning(["early"], false), "the app returned its body but startResponse was never called");
+  });
+
+  test("an array body's chunks are checked at once", () => {
+    expectViolation(returning(["ok", 42]), "each body chunk must be a Uint8Array or a string (got 42)");
+  });
+
+  test("an array body passes through as the same array, so servers can set Content-Length", () => {
+    const chunks = ["a", "b"];
+    const app: App = (_environ, start) => {
+      start("200 OK", TEXT);
+      return chunks;
+    };
+    expect(validator(app)(makeEnviron().environ, fakeStart().start)).toBe(chunks);
   });
 
   test("an async app's body must be checked as well", async () => {
@@ -566,7 +583,11 @@ describe("the body", () => {
   });
 
   test("must not be iterated twice", () => {
-    const body = validator(hello)(makeEnviron().environ, fakeStart().start) as Iterable<Chunk>;
+    const once: App = (_environ, start) => {
+      start("200 OK", TEXT);
+      return new Set(["Hello"]);
+    };
+    const body = validator(once)(makeEnviron().environ, fakeStart().start) as Iterable<Chunk>;
     Array.from(body);
     expectViolation(() => Array.from(body), "the body was iterated twice");
   });

@@ -5,5 +5,16 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.stderr.write(`gw: needs Node.js 22.12 or newer; this is ${process.version}\n`);
   process.exit(1);
 }
-const { main } = await import("../dist/cli/main.js");
-process.exitCode = await main(process.argv.slice(2));
+if (!process.features.typescript) {
+  // Node 22.12–22.17 strips TypeScript only behind a flag: run gw again with it.
+  const { spawn } = await import("node:child_process");
+  const flags = ["--experimental-transform-types", "--disable-warning=ExperimentalWarning"];
+  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit" });
+  // Ctrl-C reaches the child from the terminal itself; a SIGTERM sent to this process is passed on.
+  process.on("SIGINT", () => {});
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128 + 15)));
+} else {
+  const { main } = await import("../dist/cli/main.js");
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -40,6 +40,7 @@ export function readyLine(host: string, port: number): string {
  */
 export class AccessLog {
   readonly #sink: TextSink;
+  readonly #decorate: ((line: string, status: number | string) => string) | undefined;
   #pending = "";
   #isScheduled = false;
   #second = -1;
@@ -51,8 +52,10 @@ export class AccessLog {
     if (text !== "") this.#sink.write(text);
   };
 
-  constructor(sink: TextSink) {
+  /** `decorate` may restyle each line (colour by status on a terminal); it gets the line without its newline. */
+  constructor(sink: TextSink, decorate?: (line: string, status: number | string) => string) {
     this.#sink = sink;
+    this.#decorate = decorate;
   }
 
   /** Logs one request. */
@@ -63,7 +66,8 @@ export class AccessLog {
       this.#second = second;
       this.#date = logDate(new Date(now));
     }
-    this.#pending += formatAccessLine(remote, requestLine, status, size, this.#date);
+    const line = formatAccessLine(remote, requestLine, status, size, this.#date);
+    this.#pending += this.#decorate === undefined ? line : this.#decorate(line.slice(0, -1), status) + "\n";
     if (!this.#isScheduled) {
       this.#isScheduled = true;
       setImmediate(this.#flush);

@@ -1,7 +1,7 @@
 // The dev server's hot reload: the main thread owns the socket, every connection and the watcher;
 // the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
 import { watch, type FSWatcher } from "chokidar";
-import { basename, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -203,7 +203,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       failure = undefined;
       generation++;
       retire(old);
-      watchFiles([appFile, ...report.files]);
+      // Without Node's module hooks (before 22.15) the import graph is unknown: watch the app's folder.
+      watchFiles([appFile, ...(report.files.length > 0 ? report.files : [dirname(appFile)])]);
       if (!isFirst) {
         const took = Math.round(performance.now() - startedAt);
         stderr.write(style.green(`gw: reloaded in ${took} ms`) + style.dim(` (${names.join(", ")})`) + "\n");

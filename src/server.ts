@@ -3,7 +3,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
-import { NodeHandler, runHandler } from "./adapters/node.ts";
+import { NodeHandler, runHandler, type NodeHandlerOptions } from "./adapters/node.ts";
 import { environFromRequest, makeServerInfo, type ServerInfo } from "./environ.ts";
 import { UserError } from "./errors.ts";
 import type { TextSink } from "./input.ts";
@@ -14,6 +14,8 @@ import type { App } from "./types.ts";
 export interface ServerOptions {
   /** Where access-log lines go; null for none. @default process.stderr */
   log?: TextSink | null;
+  /** Restyles each access-log line (given without its newline), e.g. to colour it by status. */
+  decorateLog?: (line: string, status: number | string) => string;
   /** Where gw.errors and tracebacks go. @default process.stderr */
   errors?: TextSink;
   /** Milliseconds a client has to send its request headers (slowloris guard). @default 30000 */
@@ -52,7 +54,8 @@ export class HttpServer {
   #onClosed: (() => void) | undefined;
   #closed: Promise<void>;
   #shutdownTimeout: number;
-  #drainTimeout: number | undefined;
+  /** One options object for every request's handler: nothing to allocate per request. */
+  #handlerOptions: NodeHandlerOptions;
 
   /** Use makeServer(), which binds first. */
   constructor(httpServer: Server, host: string, app: App, options: ServerOptions) {
@@ -63,9 +66,9 @@ export class HttpServer {
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
     const log = options.log === undefined ? process.stderr : options.log;
-    this.#log = log === null ? undefined : new AccessLog(log);
+    this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
-    this.#drainTimeout = options.drainTimeout;
+    this.#handlerOptions = { onDone: (handler) => this.#finished(handler), drainTimeout: options.drainTimeout };
     this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
     httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
     httpServer.on("clientError", (error: Error, socket: Socket) => this.#reject(error, socket));
@@ -116,17 +119,14 @@ export class HttpServer {
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
     this.#inFlight++;
-    const handler = new NodeHandler(res, environFromRequest(req, this.#info), this.#info.errors, {
-      onDone: (done) => this.#finished(req, done),
-      drainTimeout: this.#drainTimeout,
-    });
+    const handler = new NodeHandler(res, environFromRequest(req, this.#info), this.#info.errors, this.#handlerOptions);
     runHandler(handler, this.app, this.#info.errors);
   }
 
-  #finished(req: IncomingMessage, handler: NodeHandler): void {
+  #finished(handler: NodeHandler): void {
     this.#inFlight--;
     const environ = handler.environ;
-    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, handler.statusCode || "-", handler.bytesSent);
+    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent);
     const one = this.#onOne;
     if (one !== undefined) {
       this.#onOne = undefined;

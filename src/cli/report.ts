@@ -1,11 +1,12 @@
 // The one place that turns errors into terminal output: user errors as one line, app errors
 // with their stack, gw bugs with a full trace and a request to report them.
-import pc from "picocolors";
 import { AppLoadError, UserError } from "../errors.ts";
 import type { Io } from "./io.ts";
+import { colorsFor } from "./style.ts";
 
 /** Writes `error` to io.stderr in the form its kind calls for and returns the exit code, 1. */
 export function report(error: unknown, io: Io): number {
+  const pc = colorsFor(io);
   if (error instanceof UserError) {
     io.stderr.write(`${pc.red("gw:")} ${error.message}\n`);
     return 1;

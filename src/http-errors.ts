@@ -110,7 +110,8 @@ export function resolveLocation(location: string, environ: Environ): string {
 
 /** A plain-text error with the given status and body, plus any extra headers. */
 function plain(status: number, body: string, headers: readonly HeaderPair[] = []): HttpError {
-  return new HttpError(status, [["Content-Type", TEXT], ...headers], body);
+  const hasType = headers.some(([name]) => name.toLowerCase() === "content-type");
+  return new HttpError(status, hasType ? [...headers] : [["Content-Type", TEXT], ...headers], body);
 }
 
 /** 400 Bad Request. */

@@ -49,6 +49,8 @@ export interface GwServer {
   request(path: string, options?: SendOptions): Promise<FetchedResponse>;
   /** Sends `signal` (if still running) and resolves once the process exited; SIGKILL after `timeout`. */
   stop(signal?: NodeJS.Signals, timeout?: number): Promise<GwExit>;
+  /** Resolves once the process exited on its own; SIGKILLs it after `timeout` ms (exit.signal then says so). */
+  waitForExit(timeout?: number): Promise<GwExit>;
   /** Resolves once the process exited. */
   exited: Promise<GwExit>;
 }
@@ -147,6 +149,16 @@ export async function startGw(args: string[], options: GwOptions = {}, readyTime
       waitFor(`a stderr line matching ${pattern}`, () => stderr.split("\n").find((line) => pattern.test(line)), timeout),
     request: (path, requestOptions) => sendRequest(url, path, requestOptions),
     stop,
+    waitForExit: async (timeout = 10_000) => {
+      const timer = setTimeout(() => {
+        if (!hasExited) process.kill(child.pid!, "SIGKILL");
+      }, timeout);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     exited,
   };
 }

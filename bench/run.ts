@@ -132,12 +132,25 @@ for (const scenario of scenarios) {
 
 if (rows.length > 0) printTable(["scenario", "gw req/s", "node:http req/s", "ratio", "target", ""], rows);
 
+if (args.only === undefined || args.only === "app") {
+  const { benchAppLayer } = await import("./app-layer.ts");
+  process.stdout.write("\napp layer: same run, alternating rounds, median of per-round ratios\n");
+  printTable(["scenario", "gw req/s", "baseline req/s", "ratio", "target"], await benchAppLayer({ seconds, rounds }));
+}
+
 if (args.only === undefined || args.only === "reload") {
   const { benchReload } = await import("./reload.ts");
   process.stdout.write("\ndev server: reload latency over 20 edits, failed requests over 10 reloads under load (8 clients)\n");
   const reloadRows = await benchReload({ edits: 20, reloads: 10, coldRuns: 7 });
   printTable(["server", "p50 ms", "p90 ms", "failed", "ok"], reloadRows);
   process.stdout.write("targets: gw p50 <= 120 ms, p90 <= 250 ms, 0 failed\n");
+}
+
+if (args.only === undefined || args.only === "static") {
+  const { benchStatic } = await import("./static.ts");
+  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D (same tree, same run)\n");
+  const staticRows = await benchStatic({ seconds, rounds });
+  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", ""], staticRows);
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -1,5 +1,6 @@
 // gw's library API: the interface types, the reference handler and server, HeaderList, util,
-// the validator and the demo app. The CLI is not part of it.
+// the validator, the app layer (application, HTTP errors, mount), the Node and Fetch adapters
+// and the demo app. The CLI is not part of it.
 export type * from "./types.ts";
 export { UserError, ProtocolError, ValidationError } from "./errors.ts";
 export { HeaderList, formatParam, type HeaderParams } from "./headers.ts";
@@ -14,7 +15,22 @@ export {
   BaseHandler, StreamHandler, CgiHandler, ERROR_STATUS, ERROR_BODY,
   type StreamHandlerOptions, type CgiHandlerOptions,
 } from "./handlers.ts";
+export {
+  application, ctx, header, data, input, json, JsonBody, isApplication, loadHook,
+  type Application, type ApplicationOptions, type Context, type Handler, type HandlerClass, type HandlerFunction,
+  type Processor, type Result, type UrlEntry,
+} from "./router.ts";
+export {
+  HttpError, Redirect, resolveLocation, errorApp, badRequest, unauthorized, forbidden, notFound, methodNotAllowed,
+  notAcceptable, conflict, gone, preconditionFailed, unsupportedMediaType, internalError, redirect, found, seeOther,
+  tempRedirect, type ErrorResponse,
+} from "./http-errors.ts";
+export { mount, compose, type Middleware, type Mounts } from "./mount.ts";
 export { NodeHandler, toNodeListener, runHandler, type NodeListenerOptions, type NodeHandlerOptions } from "./adapters/node.ts";
+export {
+  toFetchHandler, fromFetchHandler, environFromFetch, FetchResponseHandler,
+  type FetchHandler, type FetchLike, type FetchInfo, type FetchHandlerOptions,
+} from "./adapters/fetch.ts";
 export { makeServer, HttpServer, type ServerOptions } from "./server.ts";
 export { AccessLog, formatAccessLine, logDate, readyLine, escapeControl } from "./log.ts";
 export { demoApp } from "./demo.ts";

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { fromFetchHandler, type FetchLike } from "./adapters/fetch.ts";
 import { AppLoadError, UserError } from "./errors.ts";
 import type { App } from "./types.ts";
 
@@ -14,6 +15,8 @@ export interface LoadedApp {
   file: string;
   /** The export the app came from ("default", "app" or the one asked for). */
   exportName: string;
+  /** Whether the export was a Fetch handler, now wrapped with fromFetchHandler. */
+  isFetchHandler: boolean;
 }
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
@@ -114,11 +117,26 @@ function describeValue(value: unknown): string {
 }
 
 /**
- * Imports `spec` ("path[:export]", relative to cwd) and returns its app: the named export when
- * given, else the default export, else the export named `app`. Mistakes are UserErrors; a module
- * that fails while importing is an AppLoadError carrying the original error as its cause.
+ * The app an export holds. An object with a `fetch` method (a Hono app, `export default { fetch }`
+ * for Bun, Deno or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a
+ * Fetch handler declares one parameter (the Request) where a gw app declares two (environ and
+ * startResponse); both are wrapped with fromFetchHandler. Any other function is a gw app.
  */
-export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<LoadedApp> {
+function appOf(value: unknown): { app: App; isFetchHandler: boolean } | undefined {
+  if (typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function") {
+    const target = value as { fetch: (request: Request) => Response | Promise<Response> };
+    return { app: fromFetchHandler((request) => target.fetch(request)), isFetchHandler: true };
+  }
+  if (typeof value !== "function") return undefined;
+  if (value.length === 1) return { app: fromFetchHandler(value as FetchLike), isFetchHandler: true };
+  return { app: value as App, isFetchHandler: false };
+}
+
+/**
+ * Resolves "path[:export]" against cwd and checks that the file is there and loadable, without
+ * importing it; mistakes are one-line UserErrors.
+ */
+export function resolveAppSpec(spec: string, cwd: string): { file: string; exportName: string | undefined; path: string } {
   const { file, exportName } = parseAppSpec(spec);
   const path = resolve(cwd, file);
   if (!existsSync(path)) throw new UserError(`${file}: no such file`);
@@ -126,6 +144,18 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   if (!LOADABLE.has(extname(path))) {
     throw new UserError(`${file}: not a module gw can load (use .ts, .mts, .cts, .js, .mjs or .cjs)`);
   }
+  return { file, exportName, path };
+}
+
+/**
+ * Imports `spec` ("path[:export]", relative to cwd) and returns its app: the named export when
+ * given, else the default export, else the export named `app`. A Fetch handler export (see
+ * appOf: an object with a `fetch` method, or a function of one parameter) is wrapped with
+ * fromFetchHandler. Mistakes are UserErrors; a module that fails while importing is an
+ * AppLoadError carrying the original error as its cause.
+ */
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<LoadedApp> {
+  const { file, exportName, path } = resolveAppSpec(spec, cwd);
   installLoaderHooks();
   let namespace: Record<string, unknown>;
   try {
@@ -147,9 +177,10 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   } else {
     throw new UserError(`${file}: no default export and no export named "app" (has: ${has})`);
   }
-  const app = namespace[chosen];
-  if (typeof app !== "function") {
-    throw new UserError(`${file}: export "${chosen}" is ${describeValue(app)}, not an app function`);
+  const value = namespace[chosen];
+  const found = appOf(value);
+  if (found === undefined) {
+    throw new UserError(`${file}: export "${chosen}" is ${describeValue(value)}, not an app function or an object with a fetch method`);
   }
-  return { app: app as App, file: path, exportName: chosen };
+  return { app: found.app, file: path, exportName: chosen, isFetchHandler: found.isFetchHandler };
 }

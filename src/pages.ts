@@ -27,10 +27,10 @@ const STYLE =
   "li.dir a{font-weight:600}a{color:#0645ad;text-decoration:none}a:hover{text-decoration:underline}" +
   "footer{color:#666;font-size:.85rem;margin-top:1rem}";
 
-function head(title: string): string {
+function head(title: string, style: string): string {
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>${title}</title>\n` +
-    `<style>${STYLE}</style>\n</head>\n`;
+    (style === "" ? "" : `<style>${style}</style>\n`) + `</head>\n`;
 }
 
 /**
@@ -45,7 +45,7 @@ export function listingPage(path: string, entries: ListingEntry[], isTop: boolea
     return left < right ? -1 : left > right ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   });
   const title = `Directory listing for ${escapeHtml(path)}`;
-  let html = head(title) + `<body>\n<h1>${title}</h1>\n<hr>\n<ul>\n`;
+  let html = head(title, STYLE) + `<body>\n<h1>${title}</h1>\n<hr>\n<ul>\n`;
   if (!isTop) html += `<li class="dir up"><a href="../">../</a></li>\n`;
   for (const entry of entries) {
     const mark = entry.isSymlink ? "@" : entry.isDirectory ? "/" : "";
@@ -58,6 +58,6 @@ export function listingPage(path: string, entries: ListingEntry[], isTop: boolea
 
 /** An error page like http.server's: the code, the reason and a one-line explanation. */
 export function errorPage(code: number, reason: string, explanation: string): string {
-  return head("Error response") + `<body>\n<h1>Error response</h1>\n<p>Error code: ${code}</p>\n` +
+  return head("Error response", "") + `<body>\n<h1>Error response</h1>\n<p>Error code: ${code}</p>\n` +
     `<p>Message: ${escapeHtml(reason)}.</p>\n<p>Error code explanation: ${code} - ${escapeHtml(explanation)}</p>\n</body>\n</html>\n`;
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { WorkerBridge } from "./adapters/worker.ts";
 import type { TextSink } from "./input.ts";
+import { resolveAppSpec } from "./load.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import { makeServer, type HttpServer } from "./server.ts";
 import type { App, Environ } from "./types.ts";
@@ -28,6 +29,8 @@ export interface ReloaderOptions {
   stdout: TextSink;
   /** Reload notices, app errors and the worker's own output. */
   stderr: TextSink;
+  /** Restyles each access-log line (colour by status on a terminal). */
+  decorateLog?: (line: string, status: number | string) => string;
   /** Decorates notices (colour); identity by default. */
   style?: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
   /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
@@ -152,7 +155,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     });
 
   // ---- watching ----------------------------------------------------------------------------
-  const appFile = resolve(options.cwd, options.app.replace(/:[A-Za-z_$][\w$]*$/, ""));
+  const appFile = resolveAppSpec(options.app, options.cwd).path;
   const watched = new Set<string>();
   let watcher: FSWatcher | undefined;
   const watchFiles = (files: string[]): void => {
@@ -280,7 +283,14 @@ setInterval(async () => {
 
   // The first worker boots while the server binds.
   standby = spawnSlot();
-  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr });
+  let server: HttpServer;
+  try {
+    server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
+  } catch (error) {
+    isClosing = true;
+    await standby.worker.terminate();
+    throw error;
+  }
   options.stdout.write(server.readyLine + "\n");
   watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
   void reload();

@@ -1,6 +1,8 @@
 // The gw command line: builds the commander program and runs one command. main() returns the
 // exit code; it never calls process.exit, so tests can run it in-process.
+import { availableParallelism } from "node:os";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { UserError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import type { Io } from "./io.ts";
 import { report } from "./report.ts";
@@ -11,6 +13,33 @@ export function parsePort(value: string): number {
     throw new InvalidArgumentError(`"${value}" is not a port (a whole number from 0 to 65535)`);
   }
   return Number(value);
+}
+
+/** Parses --cgi-timeout: a number of seconds above 0. */
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) throw new InvalidArgumentError(`"${value}" is not a number of seconds above 0`);
+  return seconds;
+}
+
+/** Parses --cgi-max: a whole number from 1. */
+export function parseCount(value: string): number {
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`"${value}" is not a whole number from 1`);
+  return Number(value);
+}
+
+interface ServeCommandOptions {
+  host: string;
+  port?: number;
+  quiet?: boolean;
+  reload: boolean;
+  watch?: string[];
+  validate: boolean;
+  directory?: string;
+  cgi?: boolean;
+  cgiDir?: string[];
+  cgiTimeout: number;
+  cgiMax?: number;
 }
 
 function defaultPort(io: Io): number {
@@ -37,24 +66,42 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
 
   program
     .command("serve")
-    .description("serve APP (path[:export]) over HTTP")
-    .argument("<app>", "the module to serve, as path[:export]; default export, else the export named app")
+    .description("serve APP (path[:export]) over HTTP; without APP, serve a folder's files (and CGI scripts with --cgi)")
+    .argument("[app]", "the module to serve, as path[:export]; default export, else the export named app")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("-p, --port <port>", "port to listen on; 0 picks a free one (default: $PORT, else 8000)", parsePort)
     .option("-q, --quiet", "no access log")
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
-    .action((app: string, options: { host: string; port?: number; quiet?: boolean; reload: boolean; watch?: string[]; validate: boolean }) => {
+    .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
+    .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
+    .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
+    .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
+    .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
+    .action((app: string | undefined, options: ServeCommandOptions) => {
+      const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
+      if (isFolder && app !== undefined) {
+        throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
+      }
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
-          shouldReload: options.reload,
+          shouldReload: options.reload && !isFolder,
           watch: options.watch ?? [],
           shouldValidate: options.validate,
+          folder: isFolder
+            ? {
+              directory: options.directory ?? ".",
+              hasCgi: options.cgi === true || options.cgiDir !== undefined,
+              cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
+              cgiTimeout: options.cgiTimeout,
+              cgiMax: options.cgiMax ?? 4 * availableParallelism(),
+            }
+            : undefined,
         }, io),
       );
     });
@@ -75,6 +122,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
           shouldReload: false,
           watch: [],
           shouldValidate: false,
+          folder: undefined,
         }, io),
       );
     });

@@ -1,6 +1,9 @@
-// `gw serve APP` and `gw demo`: load the app (or hand it to the reloader), bind, print the ready
-// line, serve until SIGINT or SIGTERM, then finish in-flight requests and exit 0.
+// `gw serve APP`, `gw serve --directory DIR [--cgi]` and `gw demo`: load the app (or hand it to the
+// reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
+// then finish in-flight requests (and kill CGI scripts still running) and exit 0.
+import { resolve } from "node:path";
 import pc from "picocolors";
+import type { App } from "../types.ts";
 import type { Io } from "./io.ts";
 
 /** What `gw serve` and `gw demo` were asked to do. */
@@ -13,13 +16,46 @@ export interface ServeOptions {
   shouldReload: boolean;
   watch: string[];
   shouldValidate: boolean;
+  /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
+  folder: FolderOptions | undefined;
+}
+
+/** What `gw serve --directory DIR [--cgi]` serves. */
+export interface FolderOptions {
+  directory: string;
+  hasCgi: boolean;
+  /** URL folders whose files are CGI scripts. */
+  cgiDirectories: string[];
+  /** Seconds before a CGI script is killed. */
+  cgiTimeout: number;
+  /** CGI scripts that may run at once. */
+  cgiMax: number;
 }
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   let close: () => Promise<void>;
   let closed: Promise<void>;
-  if (options.shouldReload && options.app !== undefined) {
+  if (options.folder !== undefined) {
+    const folder = options.folder;
+    const root = resolve(io.cwd, folder.directory);
+    const { makeServer } = await import("../server.ts");
+    let app: App;
+    let killAll = (): void => {};
+    if (folder.hasCgi) {
+      const { cgiHttpApp } = await import("../cgi-runner.ts");
+      const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
+      app = scripts;
+      killAll = () => scripts.killAll();
+    } else {
+      app = (await import("../static.ts")).staticApp(root);
+    }
+    const server = await makeServer(options.host, options.port, app, { log: options.isQuiet ? null : io.stderr, errors: io.stderr });
+    io.stdout.write(server.readyLine + "\n");
+    // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
+    close = () => server.shutdown().then(killAll);
+    closed = server.serveForever().then(killAll);
+  } else if (options.shouldReload && options.app !== undefined) {
     const { startReloader } = await import("../reloader.ts");
     const reloader = await startReloader({
       app: options.app,

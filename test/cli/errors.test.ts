@@ -28,6 +28,11 @@ function oneUserErrorLine(run: GwRun): string {
 }
 
 describe.concurrent("user errors: exit 1, one gw: line, no stack", () => {
+  test("a missing file, with reload on too: a typo in the command is no broken app to wait on", async () => {
+    const line = oneUserErrorLine(await runGw(["serve", "missing.ts", "--port", "0"], { cwd: app.dir, timeout: 5_000 }));
+    expect(line).toContain("missing.ts");
+  });
+
   test("a missing file", async () => {
     const line = oneUserErrorLine(await runGw(["serve", "missing.ts", "--port", "0", "--no-reload"], { cwd: app.dir }));
     expect(line).toContain("missing.ts");
@@ -77,8 +82,6 @@ describe.concurrent("user errors: exit 1, one gw: line, no stack", () => {
 
   for (const mode of [["--no-reload"], []]) {
     const label = mode.length === 0 ? "reload" : "--no-reload";
-    // BUG (reload mode only): gw prints the one-line "port N on 127.0.0.1 is in use" error but never
-    // exits; the process stays alive (seen > 20 s) instead of exiting 1. --no-reload exits 1 at once.
     test(`a port in use names the port and suggests --port 0 (${label})`, async () => {
       const first = await startGw(["serve", "app.ts", "--port", "0", "--no-reload"], { cwd: app.dir });
       try {

@@ -220,6 +220,48 @@ export default ${START} => {
     }
   });
 
+  test("--watch adds a file the app does not import", async () => {
+    const dir = tempApp({
+      "data.txt": "data v1",
+      "app.ts": `import { readFileSync } from "node:fs";
+const data = readFileSync(new URL("./data.txt", import.meta.url), "utf8");
+export default ${START} => {
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  return [data];
+};
+`,
+    });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--watch", "data.txt"], { cwd: dir.dir });
+    try {
+      expect(await get(gw)).toMatchObject({ status: 200, text: "data v1" });
+      await gw.waitForStderr(/^gw: watching 2 files for changes$/);
+      dir.write("data.txt", "data v2");
+      await untilBody(gw, "data v2");
+      expect(await gw.waitForStderr(/reloaded in/)).toMatch(/\(data\.txt\)$/);
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  });
+
+  test("the validator warns about spec slips while reloading; --no-validate silences it", async () => {
+    // No Content-Type: legal for node:http, but the validator flags it.
+    const source = `export default ${START} => { start("200 OK", []); return ["sloppy"]; };\n`;
+    const dir = tempApp({ "app.ts": source });
+    const checked = await startGw(["serve", "app.ts", "--port", "0"], { cwd: dir.dir });
+    const unchecked = await startGw(["serve", "app.ts", "--port", "0", "--no-validate"], { cwd: dir.dir });
+    try {
+      expect(await get(checked)).toMatchObject({ status: 200, text: "sloppy" });
+      expect(await get(unchecked)).toMatchObject({ status: 200, text: "sloppy" });
+      expect(await checked.waitForStderr(/warning/i)).toMatch(/Content-Type/);
+    } finally {
+      const [, uncheckedExit] = await Promise.all([checked.stop(), unchecked.stop()]);
+      dir.remove();
+      expect(uncheckedExit.stderr).not.toMatch(/warning/i);
+      expect(uncheckedExit.stderr).toMatch(/"GET \/ HTTP\/1\.1" 200 6$/m);
+    }
+  });
+
   test("SIGKILL of gw leaves no process behind", async () => {
     const dir = tempApp({ "app.ts": appSource("alive") });
     // The absolute app path puts the temp dir on gw's command line, so ps can find anything of it.

@@ -1,0 +1,179 @@
+// The file-server half of `npm run bench`: `gw serve --cgi --directory D` against
+// `python3 -m http.server --cgi --directory D` on the same generated tree, in the same run,
+// alternating rounds: a sh CGI script, a 1 KiB file, a 1 MiB file and a listing of 1,000 files.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { get, type IncomingMessage } from "node:http";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
+
+/** Options for benchStatic. */
+export interface StaticBenchOptions {
+  /** Seconds per measured round. @default 2 */
+  seconds?: number;
+  /** Rounds per scenario; the ratio reported is the median of the per-round ratios. @default 5 */
+  rounds?: number;
+}
+
+interface Scenario {
+  title: string;
+  path: string;
+  connections: number;
+  target: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  { title: "CGI: sh hello script, 16 clients", path: "/cgi-bin/hello.sh", connections: 16, target: 2 },
+  { title: "1 KiB file, 50 clients", path: "/1k.bin", connections: 50, target: 3 },
+  { title: "1 MiB file, 16 clients", path: "/1m.bin", connections: 16, target: 1 },
+  { title: "listing of 1,000 files, 16 clients", path: "/many/", connections: 16, target: 1 },
+];
+
+const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
+const hasPython = spawnSync("python3", ["--version"]).status === 0;
+
+// Server on CPU 0, load generator on CPU 1 (as bench/run.ts does); CGI children inherit CPU 0.
+function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
+  return hasTaskset ? ["taskset", ["-c", String(cpu), command, ...args]] : [command, args];
+}
+
+function makeTree(): string {
+  const root = mkdtempSync(join(tmpdir(), "gw-bench-static-"));
+  // http.server runs CGI scripts as nobody when it runs as root: the tree must be readable.
+  chmodSync(root, 0o755);
+  mkdirSync(join(root, "cgi-bin"));
+  writeFileSync(join(root, "cgi-bin", "hello.sh"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nHello World\\n'\n");
+  chmodSync(join(root, "cgi-bin", "hello.sh"), 0o755);
+  writeFileSync(join(root, "1k.bin"), Buffer.alloc(1024, "k"));
+  writeFileSync(join(root, "1m.bin"), Buffer.alloc(1024 * 1024, "m"));
+  mkdirSync(join(root, "many"));
+  for (let i = 0; i < 1000; i++) writeFileSync(join(root, "many", `file-${String(i).padStart(4, "0")}.txt`), "");
+  return root;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeout: number = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before listening`);
+    const isOpen = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (isOpen) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listened on port ${port} within ${timeout} ms`);
+}
+
+async function startPython(root: string): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const [command, args] = pinned(0, "python3", ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(port), "--directory", root]);
+  // Its access log goes nowhere, as gw's --quiet does.
+  const child = spawn(command, args, { stdio: "ignore" });
+  await waitForPort(port, child);
+  return { child, port };
+}
+
+async function startGw(root: string): Promise<{ child: ChildProcess; port: number }> {
+  const [command, args] = pinned(0, process.execPath, [GW_BIN, "serve", "--cgi", "--directory", root, "--port", "0", "--quiet"]);
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const match = / port (\d+) /.exec(line);
+    if (match) return { child, port: Number(match[1]) };
+  }
+  throw new Error("gw exited before its ready line");
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGKILL");
+  await once(child, "exit");
+}
+
+async function load(port: number, scenario: Scenario, seconds: number): Promise<number> {
+  const url = `http://127.0.0.1:${port}${scenario.path}`;
+  if (hasWrk) {
+    const child = spawn(...pinned(1, "wrk", ["-t1", `-c${scenario.connections}`, `-d${seconds}s`, url]), { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (data: Buffer) => (out += data));
+    await once(child, "exit");
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    if (!rps) throw new Error(`could not read wrk's output:\n${out}`);
+    const failures = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+    if (failures) process.stderr.write(`  ${scenario.path} on port ${port}: ${failures[1]} responses were not 2xx/3xx\n`);
+    return Number(rps[1]);
+  }
+  const { default: autocannon } = await import("autocannon");
+  const result = await autocannon({ url, connections: scenario.connections, duration: seconds });
+  return result.requests.average;
+}
+
+/** One GET, so a broken set-up fails loudly instead of timing error pages. */
+async function check(port: number, path: string): Promise<void> {
+  // Lenient parsing: http.server passes a CGI script's bare-LF header lines through as they are.
+  const response = await new Promise<IncomingMessage>((resolve, reject) =>
+    get({ host: "127.0.0.1", port, path, insecureHTTPParser: true }, resolve).on("error", reject));
+  let size = 0;
+  for await (const chunk of response) size += (chunk as Buffer).byteLength;
+  if (response.statusCode !== 200 || size === 0) throw new Error(`GET ${path} on port ${port}: status ${response.statusCode}, ${size} bytes`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * Measures requests/s of gw and of Python's http.server on each scenario, alternating which goes
+ * first each round, and returns table rows: scenario, gw req/s, python req/s, ratio, target, verdict.
+ */
+export async function benchStatic(options: StaticBenchOptions = {}): Promise<string[][]> {
+  const seconds = options.seconds ?? 2;
+  const rounds = options.rounds ?? 5;
+  if (!hasPython) return [["(python3 not found: nothing to compare with)", "", "", "", "", ""]];
+  const root = makeTree();
+  const servers = { gw: await startGw(root), python: await startPython(root) };
+  const rows: string[][] = [];
+  try {
+    for (const scenario of SCENARIOS) {
+      const rates = { gw: [] as number[], python: [] as number[] };
+      const ratios: number[] = [];
+      await check(servers.gw.port, scenario.path);
+      await check(servers.python.port, scenario.path);
+      // Warm-up: the JIT, the page cache and Python's imports settle before anything counts.
+      await load(servers.gw.port, scenario, 1);
+      await load(servers.python.port, scenario, 1);
+      for (let round = 0; round < rounds; round++) {
+        for (const side of round % 2 === 0 ? (["gw", "python"] as const) : (["python", "gw"] as const)) {
+          rates[side].push(await load(servers[side].port, scenario, seconds));
+        }
+        ratios.push(rates.gw.at(-1)! / rates.python.at(-1)!);
+      }
+      const ratio = median(ratios);
+      rows.push([scenario.title, median(rates.gw).toFixed(0), median(rates.python).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW"]);
+    }
+  } finally {
+    await stop(servers.gw.child);
+    await stop(servers.python.child);
+    rmSync(root, { recursive: true, force: true });
+  }
+  return rows;
+}

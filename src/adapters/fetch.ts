@@ -1,0 +1,468 @@
+// gw apps and Fetch handlers, both ways: toFetchHandler runs a gw app as `(Request) => Response`
+// for Bun, Deno, workers and srvx (FetchHandler is its handler over a ReadableStream), and
+// fromFetchHandler runs a `(Request) => Response` function (Hono, srvx) as a gw app.
+import { STATUS_CODES } from "node:http";
+import { BaseHandler } from "../handlers.ts";
+import { decodePath } from "../environ.ts";
+import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.ts";
+import { fileWrapper, isHopByHop, requestUri } from "../util.ts";
+import { SERVER_SOFTWARE } from "../version.ts";
+import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
+
+/** Bytes a response stream may hold for a slow client before the app's body waits. */
+const BUFFER_LIMIT = 256 * 1024;
+const GW_VERSION = Object.freeze([1, 0] as const);
+
+/** What the host knows about a request beyond the Request itself; every field is optional. */
+export interface FetchInfo {
+  /** The client's address: a string, or Deno's `info.remoteAddr` ({ hostname, port }). */
+  remoteAddr?: string | { hostname: string; port?: number };
+  /** Bun's `server.requestIP(request)`, when Bun's server object is passed as the info. */
+  requestIP?: (request: Request) => { address: string; port?: number } | null;
+  /** The HTTP version the client spoke, when the host knows it. @default "HTTP/1.1" */
+  serverProtocol?: string;
+}
+
+/** A gw app as a Fetch handler. */
+export type FetchHandler = (request: Request, info?: FetchInfo) => Promise<Response>;
+
+/** A Fetch handler of any host: one Request in, a Response (or a promise of one) out. */
+export type FetchLike = (request: Request) => Response | Promise<Response>;
+
+/** Options for toFetchHandler. */
+export interface FetchHandlerOptions {
+  /** Where gw.errors and tracebacks go. @default process.stderr */
+  errors?: TextSink;
+  /** Bytes the response stream buffers before the app's body waits for the client. @default 262144 */
+  highWaterMark?: number;
+}
+
+function remoteOf(request: Request, info: FetchInfo | undefined): { address: string; port: string } | undefined {
+  let address: string | undefined;
+  let port: number | undefined;
+  const remote = info?.remoteAddr;
+  if (typeof remote === "string") address = remote;
+  else if (remote !== undefined) ({ hostname: address, port } = remote);
+  else if (typeof info?.requestIP === "function") {
+    const found = info.requestIP(request);
+    if (found) ({ address, port } = found);
+  } else {
+    // srvx's ServerRequest carries the address itself.
+    const ip = (request as { ip?: unknown }).ip;
+    if (typeof ip === "string") address = ip;
+  }
+  if (address === undefined) return undefined;
+  // A dual-stack listener reports IPv4 clients as "::ffff:1.2.3.4"; CGI and logs want "1.2.3.4".
+  if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
+  return { address, port: port === undefined ? "" : String(port) };
+}
+
+// Header names repeat across requests, so their environ keys are memoised; capped because
+// clients choose the names.
+const headerKeys = new Map<string, string>();
+function headerKey(name: string): string {
+  let key = headerKeys.get(name);
+  if (key === undefined) {
+    key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
+    if (headerKeys.size < 1024) headerKeys.set(name, key);
+  }
+  return key;
+}
+
+/**
+ * The environ of a Fetch Request (PEP 3333 "environ Variables"): PATH_INFO is the URL's path,
+ * percent-decoded; repeated headers arrive joined with ", ", since Fetch's Headers joins them.
+ */
+export function environFromFetch(request: Request, info: FetchInfo | undefined, errors: ErrorOutput): Environ {
+  const url = new URL(request.url);
+  const https = url.protocol === "https:";
+  const hostname = url.hostname;
+  const remote = remoteOf(request, info);
+  const environ: Environ = {
+    REQUEST_METHOD: request.method,
+    SCRIPT_NAME: "",
+    // The URL parser has percent-encoded every non-ASCII byte, so this is the latin-1 string decodePath wants.
+    PATH_INFO: decodePath(url.pathname),
+    QUERY_STRING: url.search.slice(1),
+    REQUEST_URI: url.pathname + url.search,
+    SERVER_NAME: hostname.startsWith("[") ? hostname.slice(1, -1) : hostname,
+    SERVER_PORT: url.port || (https ? "443" : "80"),
+    SERVER_PROTOCOL: info?.serverProtocol ?? "HTTP/1.1",
+    SERVER_SOFTWARE,
+    GATEWAY_INTERFACE: "CGI/1.1",
+    "gw.version": GW_VERSION,
+    "gw.url_scheme": https ? "https" : "http",
+    "gw.input": request.body === null ? inputFromBytes() : new BodyInput(request.body as AsyncIterable<Uint8Array>),
+    "gw.errors": errors,
+    "gw.multithread": false,
+    "gw.multiprocess": false,
+    "gw.run_once": false,
+    "gw.file_wrapper": fileWrapper,
+  };
+  if (remote !== undefined) {
+    environ.REMOTE_ADDR = remote.address;
+    if (remote.port !== "") environ.REMOTE_PORT = remote.port;
+  }
+  for (const [name, value] of request.headers) {
+    // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix. Fetch gives names in lower case.
+    if (name === "content-type") environ.CONTENT_TYPE = value;
+    else if (name === "content-length") environ.CONTENT_LENGTH = value;
+    else environ[headerKey(name)] = value;
+  }
+  return environ;
+}
+
+function toBytes(chunk: Chunk): Uint8Array {
+  return typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+}
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+interface Head {
+  status: number;
+  statusText: string;
+  headers: Headers;
+}
+
+/**
+ * The handler over a Fetch Response: the headers become a Response, the body a ReadableStream
+ * whose pull() is the drain signal and whose cancel() is the client going away. A body that is
+ * complete before the Response is needed goes out as bytes, so the host frames it with a length.
+ */
+export class FetchResponseHandler extends BaseHandler {
+  readonly #request: Request;
+  readonly #resolve: (response: Response) => void;
+  readonly #limit: number;
+  #head: Head | undefined;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #isEnded = false;
+  #cutReason: Error | undefined;
+  #isMaterialized = false;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #drained: (() => void) | undefined;
+  #onSignalAbort: (() => void) | undefined;
+
+  constructor(request: Request, environ: Environ, errors: ErrorStream, resolve: (response: Response) => void, limit: number = BUFFER_LIMIT) {
+    super(environ, errors);
+    this.#request = request;
+    this.#resolve = resolve;
+    this.#limit = limit;
+  }
+
+  protected override sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void {
+    const out = new Headers();
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      out.append(name, value);
+    }
+    if (contentLength >= 0) out.set("Content-Length", String(contentLength));
+    if (!this.hasServerHeader) out.set("Server", SERVER_SOFTWARE);
+    this.#head = { status: code, statusText: status.slice(4), headers: out };
+    // The rest of a body the app already has arrives in this same turn; waiting one microtask
+    // lets it go out as bytes with a length instead of as a stream.
+    queueMicrotask(() => this.materialize());
+  }
+
+  protected override sendData(chunk: Chunk): boolean {
+    const bytes = toBytes(chunk);
+    const controller = this.#controller;
+    if (controller !== undefined) {
+      controller.enqueue(bytes);
+      return (controller.desiredSize ?? 0) > 0;
+    }
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.byteLength;
+    return this.#pendingBytes < this.#limit;
+  }
+
+  protected override sendEnd(chunk?: Chunk): void {
+    if (chunk !== undefined) this.sendData(chunk);
+    this.#isEnded = true;
+    this.#controller?.close();
+  }
+
+  protected override abortConnection(): void {
+    const reason = new Error("the response was cut off: the app failed after its headers were sent");
+    if (this.#controller !== undefined) this.#controller.error(reason);
+    else this.#cutReason = reason;
+  }
+
+  protected override waitForDrain(): Promise<void> {
+    const controller = this.#controller;
+    if (controller !== undefined && (controller.desiredSize ?? 0) > 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#drained = resolve));
+  }
+
+  protected override watchForAbort(): void {
+    const signal = this.#request.signal;
+    if (signal.aborted) return this.handleAbort();
+    this.#onSignalAbort = () => this.handleAbort();
+    signal.addEventListener("abort", this.#onSignalAbort, { once: true });
+  }
+
+  protected override onFinish(): void {
+    if (this.#onSignalAbort !== undefined) this.#request.signal.removeEventListener("abort", this.#onSignalAbort);
+    // Aborted before any headers: the host still wants a Response, though nobody will read it.
+    if (!this.#isMaterialized && this.#head === undefined) {
+      this.#isMaterialized = true;
+      this.#resolve(new Response(null, { status: 500, statusText: "Internal Server Error" }));
+    }
+  }
+
+  #wake(): void {
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.();
+  }
+
+  /** Resolves the Response once the headers are out: with bytes when the body is complete, else a stream. */
+  materialize(): void {
+    const head = this.#head;
+    if (this.#isMaterialized || head === undefined) return;
+    this.#isMaterialized = true;
+    const pending = this.#pending;
+    this.#pending = [];
+    let body: Uint8Array | ReadableStream<Uint8Array> | null;
+    if (this.#isEnded && this.#cutReason === undefined) {
+      body = pending.length === 0 ? null : concat(pending, this.#pendingBytes);
+    } else {
+      const cut = this.#cutReason;
+      body = new ReadableStream<Uint8Array>(
+        {
+          start: (controller) => {
+            for (const chunk of pending) controller.enqueue(chunk);
+            if (cut !== undefined) controller.error(cut);
+            else if (this.#isEnded) controller.close();
+            else this.#controller = controller;
+          },
+          pull: () => this.#wake(),
+          cancel: () => {
+            this.#controller = undefined;
+            this.handleAbort();
+          },
+        },
+        { highWaterMark: this.#limit, size: (chunk) => chunk.byteLength },
+      );
+    }
+    this.#pendingBytes = 0;
+    let response: Response;
+    try {
+      response = new Response(body, head);
+    } catch (error) {
+      // Fetch refuses some statuses HTTP allows (a final 1xx, a 205 with a body); say so, send a 500.
+      this.logException(error);
+      response = new Response(null, { status: 500, statusText: "Internal Server Error" });
+    }
+    this.#resolve(response);
+  }
+}
+
+/**
+ * A gw app as a Fetch handler `(request, info?) => Promise<Response>`, streaming both ways: the
+ * request body is gw.input, the response body a ReadableStream that the app fills only as fast
+ * as the client reads. `info` carries what the host knows (client address, HTTP version).
+ */
+export function toFetchHandler(app: App, options: FetchHandlerOptions = {}): FetchHandler {
+  const errors = new ErrorOutput(options.errors ?? process.stderr);
+  const limit = options.highWaterMark ?? BUFFER_LIMIT;
+  const report = (error: unknown): void => {
+    errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
+  };
+  return (request, info) =>
+    new Promise<Response>((resolve) => {
+      const handler = new FetchResponseHandler(request, environFromFetch(request, info, errors), errors, resolve, limit);
+      // A handler rethrows only on a double fault; the host still gets a Response (cut or 500).
+      try {
+        const running = handler.run(app);
+        if (running !== undefined) {
+          running.catch(report);
+          return;
+        }
+      } catch (error) {
+        report(error);
+      }
+      handler.materialize();
+    });
+}
+
+// ---- a Fetch handler as a gw app ----------------------------------------------------------------
+
+const requestHeaderNames = new Map<string, string>();
+function requestHeaderName(key: string): string {
+  let name = requestHeaderNames.get(key);
+  if (name === undefined) {
+    name = key.slice(5).toLowerCase().replaceAll("_", "-");
+    if (requestHeaderNames.size < 1024) requestHeaderNames.set(key, name);
+  }
+  return name;
+}
+
+/** The URL of the request: the raw target when nothing has rewritten the path, else requestUri. */
+function urlOf(environ: Environ): string {
+  const uri = environ.REQUEST_URI;
+  if (environ.SCRIPT_NAME === "" && typeof uri === "string" && uri.charCodeAt(0) === 0x2f) {
+    const mark = uri.indexOf("?");
+    const path = mark === -1 ? uri : uri.slice(0, mark);
+    const query = mark === -1 ? "" : uri.slice(mark + 1);
+    // The raw target keeps escapes such as %2F that PATH_INFO has decoded, which routers may care about.
+    if (query === environ.QUERY_STRING && decodePath(path) === environ.PATH_INFO) {
+      const scheme = environ["gw.url_scheme"];
+      const host = environ.HTTP_HOST || `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
+      return `${scheme}://${host}${uri}`;
+    }
+  }
+  return requestUri(environ);
+}
+
+function requestOf(environ: Environ, signal: AbortSignal): Request {
+  const headers: [string, string][] = [];
+  for (const key in environ) {
+    if (key.charCodeAt(0) === 0x48 && key.startsWith("HTTP_")) {
+      const value = environ[key];
+      if (typeof value === "string") headers.push([requestHeaderName(key), value]);
+    }
+  }
+  if (environ.CONTENT_TYPE) headers.push(["content-type", environ.CONTENT_TYPE]);
+  if (environ.CONTENT_LENGTH) headers.push(["content-length", environ.CONTENT_LENGTH]);
+  const method = environ.REQUEST_METHOD;
+  let body: ReadableStream<Uint8Array> | null = null;
+  if (method !== "GET" && method !== "HEAD" && environ.CONTENT_LENGTH !== "0") {
+    const input = environ["gw.input"];
+    let iterator: AsyncIterator<Uint8Array> | undefined;
+    body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        iterator ??= input[Symbol.asyncIterator]();
+        const step = await iterator.next();
+        if (step.done === true) controller.close();
+        else controller.enqueue(step.value);
+      },
+      async cancel() {
+        await iterator?.return?.();
+      },
+    });
+  }
+  return new Request(urlOf(environ), { method, headers, body, signal, duplex: "half" } as RequestInit);
+}
+
+function statusLineOf(response: Response): string {
+  const code = response.status;
+  return `${code} ${response.statusText || STATUS_CODES[code] || "Unknown"}`;
+}
+
+function headersOf(response: Response): HeaderPair[] {
+  const headers: HeaderPair[] = [];
+  for (const [name, value] of response.headers) {
+    // Set-Cookie must not be joined (RFC 6265 §3); getSetCookie() gives each one.
+    if (name === "set-cookie") continue;
+    // The connection belongs to gw's server (PEP 3333), and it frames the body itself.
+    if (isHopByHop(name)) continue;
+    headers.push([name, value]);
+  }
+  for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
+  return headers;
+}
+
+/** The body for a bodiless HEAD answer: one byte the gateway stops at and never sends. */
+const HEAD_PLACEHOLDER: Body = {
+  async *[Symbol.asyncIterator]() {
+    yield " ";
+  },
+};
+
+type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
+
+const TICK = Symbol("tick");
+
+/** Resolves after pending I/O callbacks: long enough for a body already in memory to say it is done. */
+function tick(): Promise<typeof TICK> {
+  return new Promise((resolve) => setImmediate(resolve, TICK));
+}
+
+/** The Response body as a gw body: yields its chunks, cancels the stream and aborts the request on an early close(). */
+function bodyOf(first: Uint8Array, next: Promise<ReadResult>, reader: ReadableStreamDefaultReader<Uint8Array>, abort: AbortController): Body {
+  let held: Uint8Array | undefined = first;
+  let waiting: Promise<ReadResult> | undefined = next;
+  let isDone = false;
+  const stop = (): void => {
+    if (isDone) return;
+    isDone = true;
+    // The client went away or gw stopped early: the handler may stop producing.
+    abort.abort();
+    reader.cancel().catch(() => undefined);
+  };
+  const iterator: AsyncIterator<Uint8Array> = {
+    async next() {
+      if (held !== undefined) {
+        const value = held;
+        held = undefined;
+        return { done: false, value };
+      }
+      if (isDone) return { done: true, value: undefined };
+      const read = waiting ?? reader.read();
+      waiting = undefined;
+      const step = await read;
+      if (step.done === true) {
+        isDone = true;
+        return { done: true, value: undefined };
+      }
+      return { done: false, value: step.value };
+    },
+    async return() {
+      stop();
+      return { done: true, value: undefined };
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator, close: stop };
+}
+
+/**
+ * A Fetch handler `(request) => Response` (Hono's `app.fetch`, srvx, any worker-style function)
+ * as a gw app. The Request is built from the environ (its body streams from gw.input); the
+ * Response's status, headers (each Set-Cookie on its own) and body stream back. A body that is
+ * already complete in memory is sent with Content-Length.
+ */
+export function fromFetchHandler(handler: FetchLike): App {
+  if (typeof handler !== "function") throw new TypeError("fromFetchHandler needs a function (request) => Response");
+  return async function fetchApp(environ, startResponse) {
+    const abort = new AbortController();
+    let request: Request;
+    try {
+      request = requestOf(environ, abort.signal);
+    } catch {
+      // new Request() refuses a URL or header it cannot parse (a bad Host, say): the client's fault.
+      startResponse("400 Bad Request", [["Content-Type", "text/plain"]]);
+      return ["bad request"];
+    }
+    const response = await handler(request);
+    startResponse(statusLineOf(response), headersOf(response));
+    const stream = response.body;
+    if (stream === null) {
+      // A HEAD-aware handler (Hono) answers HEAD with GET's headers and no body, so the length is
+      // unknown. An empty body would get "Content-Length: 0"; a placeholder chunk, which the
+      // gateway never sends for HEAD (SPEC §5.4), leaves the length open instead.
+      const isOpen = environ.REQUEST_METHOD === "HEAD" && !response.headers.has("content-length") && response.status >= 200 &&
+        response.status !== 204 && response.status !== 304;
+      return isOpen ? HEAD_PLACEHOLDER : [];
+    }
+    const reader = stream.getReader();
+    const first = await reader.read();
+    if (first.done === true) return [];
+    const next = reader.read();
+    // Awaited later, or never when gw stops early; a rejection then must not go unhandled.
+    next.catch(() => undefined);
+    // A body built from a string or bytes is done within the same turn; then it is sent whole.
+    const settled = await Promise.race([next, tick()]);
+    if (settled !== TICK && settled.done === true) return [first.value];
+    return bodyOf(first.value, next, reader, abort);
+  };
+}

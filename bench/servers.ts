@@ -1,5 +1,6 @@
 // Bench servers: `node bench/servers.ts <impl> <scenario>` listens on a free port on 127.0.0.1
-// and prints "PORT <n>". Each scenario exists once for gw and once for a raw node:http server.
+// and prints "PORT <n>". Each scenario exists once for gw and once for a raw node:http server;
+// both send the same response bytes (gw's Server header included), so only the work differs.
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -8,6 +9,7 @@ import { toNodeListener } from "../src/adapters/node.ts";
 import { application, header, type UrlEntry } from "../src/router.ts";
 import { makeServer } from "../src/server.ts";
 import type { App } from "../src/types.ts";
+import { SERVER_SOFTWARE } from "../src/version.ts";
 
 const HELLO = "Hello, world!";
 const KIB = Buffer.alloc(1024, "x");
@@ -51,11 +53,11 @@ const gwApps: Record<string, App> = {
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 const rawListeners: Record<string, Listener> = {
   hello: (_req, res) => {
-    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(HELLO) });
+    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(HELLO), Server: SERVER_SOFTWARE });
     res.end(HELLO);
   },
   stream: (_req, res) => {
-    res.writeHead(200, { "Content-Type": "application/octet-stream" });
+    res.writeHead(200, { "Content-Type": "application/octet-stream", Server: SERVER_SOFTWARE });
     for (let i = 0; i < 100; i++) res.write(KIB);
     res.end();
   },
@@ -66,7 +68,7 @@ const rawListeners: Record<string, Listener> = {
       chunks.push(chunk);
       length += chunk.byteLength;
     }
-    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": length });
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": length, Server: SERVER_SOFTWARE });
     for (const chunk of chunks) res.write(chunk);
     res.end();
   },

@@ -38,7 +38,7 @@ const PAIRS: Pair[] = [
     title: "toNodeListener in http.createServer vs makeServer, hello",
     gw: { impl: "listener", scenario: "hello", path: "/" },
     baseline: { impl: "gw", scenario: "hello", path: "/" },
-    target: 0.95,
+    target: 0.9,
   },
   {
     title: "fromFetchHandler(Hono) under makeServer vs @hono/node-server",

@@ -86,15 +86,16 @@ async function waitForPort(port: number, child: ChildProcess, timeout: number = 
 async function startPython(root: string): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const [command, args] = pinned(0, "python3", ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(port), "--directory", root]);
-  // Its access log goes nowhere, as gw's --quiet does.
-  const child = spawn(command, args, { stdio: "ignore" });
+  // Its access log goes nowhere, as gw's --quiet does. Its own process group: http.server forks
+  // a copy of itself per CGI request, and those must go when it does.
+  const child = spawn(command, args, { stdio: "ignore", detached: true });
   await waitForPort(port, child);
   return { child, port };
 }
 
 async function startGw(root: string): Promise<{ child: ChildProcess; port: number }> {
   const [command, args] = pinned(0, process.execPath, [GW_BIN, "serve", "--cgi", "--directory", root, "--port", "0", "--quiet"]);
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" }, detached: true });
   for await (const line of createInterface({ input: child.stdout! })) {
     const match = / port (\d+) /.exec(line);
     if (match) return { child, port: Number(match[1]) };
@@ -102,10 +103,16 @@ async function startGw(root: string): Promise<{ child: ChildProcess; port: numbe
   throw new Error("gw exited before its ready line");
 }
 
+/** Kills the server's whole process group (taskset execs the server, so its pid leads the group). */
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGKILL");
-  await once(child, "exit");
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = once(child, "exit");
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
+  await exited;
 }
 
 async function load(port: number, scenario: Scenario, seconds: number): Promise<number> {

@@ -59,6 +59,7 @@ function statusOf(code: string, reason: string | undefined): string {
  */
 export function parseCgiHead(data: Uint8Array, isNph: boolean = false): CgiHeadResult {
   const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buffer.length === 0) return "more";
   const firstEnd = buffer.indexOf(0x0a);
   if (!isNph) {
     const first = buffer.subarray(0, firstEnd === -1 ? Math.min(buffer.length, 256) : firstEnd).toString("latin1");

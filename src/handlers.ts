@@ -450,7 +450,8 @@ export abstract class BaseHandler {
     if (declared > this.bytesSent && !isBodyless) {
       throw new ProtocolError(`the app sent ${this.bytesSent} bytes, fewer than its Content-Length of ${declared}`);
     }
-    if (!this.headersSent) this.#sendHead(0);
+    // An app answering HEAD with no body has not said how long the GET body is: claim nothing.
+    if (!this.headersSent) this.#sendHead(this.#isHead ? -1 : 0);
     this.sendEnd();
     this.#isEnded = true;
   }

@@ -31,6 +31,8 @@ export {
   toFetchHandler, fromFetchHandler, environFromFetch, FetchResponseHandler,
   type FetchHandler, type FetchLike, type FetchInfo, type FetchHandlerOptions,
 } from "./adapters/fetch.ts";
+export { staticApp, type StaticOptions } from "./static.ts";
+export { cgiApp, cgiHttpApp, type CgiApp, type CgiOptions, type CgiHttpOptions } from "./cgi-runner.ts";
 export { makeServer, HttpServer, type ServerOptions } from "./server.ts";
 export { AccessLog, formatAccessLine, logDate, readyLine, escapeControl } from "./log.ts";
 export { demoApp } from "./demo.ts";

@@ -105,7 +105,8 @@ const QUANTIFIER = /[?*+{]/;
 interface Shared {
   status: string;
   headers: HeaderPair[];
-  state: Record<string, unknown>;
+  /** Made on first use: most requests never touch it. */
+  state: Record<string, unknown> | undefined;
   contentType: string;
   data: Promise<Uint8Array> | undefined;
   /** The innermost context that handled the request: the body is iterated in it. */
@@ -118,7 +119,7 @@ class RequestContext implements Context {
 
   constructor(environ: Environ, shared: Shared | undefined) {
     this.environ = environ;
-    this.shared = shared ?? { status: "200 OK", headers: [], state: {}, contentType: DEFAULT_TYPE, data: undefined, last: this };
+    this.shared = shared ?? { status: "200 OK", headers: [], state: undefined, contentType: DEFAULT_TYPE, data: undefined, last: this };
     this.shared.last = this;
   }
 
@@ -185,7 +186,7 @@ class RequestContext implements Context {
   }
 
   get state(): Record<string, unknown> {
-    return this.shared.state;
+    return (this.shared.state ??= {});
   }
 }
 
@@ -397,26 +398,39 @@ function isUnder(path: string, prefix: string): boolean {
   return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 0x2f);
 }
 
-/** The first route matching `path`, with its captured groups; among sub-applications, the longest prefix. */
-function match(app: AppState, path: string): { route: Route; groups: readonly (string | undefined)[] } | undefined {
+// The groups of the last match: match() and its caller run in one synchronous step, so a
+// module variable is safe and saves an object per request.
+let matchedGroups: readonly (string | undefined)[] = NO_GROUPS;
+
+/** The first route matching `path` (its groups in matchedGroups); among sub-applications, the longest prefix. */
+function match(app: AppState, path: string): Route | undefined {
   const routes = app.routes;
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i]!;
     if (route.target.kind === "sub") {
       if (!isUnder(path, route.prefix)) continue;
       for (const sub of app.subs) {
-        if (isUnder(path, sub.prefix)) return { route: sub, groups: NO_GROUPS };
+        if (isUnder(path, sub.prefix)) {
+          matchedGroups = NO_GROUPS;
+          return sub;
+        }
       }
       continue;
     }
     const literal = route.literal;
     if (literal !== undefined) {
-      if (path === literal) return { route, groups: NO_GROUPS };
+      if (path === literal) {
+        matchedGroups = NO_GROUPS;
+        return route;
+      }
       continue;
     }
     if (!path.startsWith(route.prefix)) continue;
     const found = route.pattern.exec(path);
-    if (found !== null) return { route, groups: found.length === 1 ? NO_GROUPS : found.slice(1) };
+    if (found !== null) {
+      matchedGroups = found.length === 1 ? NO_GROUPS : found.slice(1);
+      return route;
+    }
   }
   return undefined;
 }
@@ -425,9 +439,9 @@ function match(app: AppState, path: string): { route: Route; groups: readonly (s
 function handle(app: AppState, context: RequestContext): unknown {
   context.shared.contentType = app.contentType;
   const path = context.path;
-  const found = match(app, path);
-  if (found === undefined) throw notFound();
-  const { route, groups } = found;
+  const route = match(app, path);
+  if (route === undefined) throw notFound();
+  const groups = matchedGroups;
   const target = route.target;
   switch (target.kind) {
     case "class": {

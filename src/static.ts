@@ -26,7 +26,7 @@ const HTML = "text/html; charset=utf-8";
 const SMALL_FILE = 64 * 1024;
 const CACHE_BYTES = 8 * 1024 * 1024;
 // Each block costs a write and a drain check, so big blocks halve the CPU a large file takes.
-const BLOCK_SIZE = Number(process.env.BLOCK ?? 524288);
+const BLOCK_SIZE = 512 * 1024;
 
 const EXPLANATIONS: Readonly<Record<number, string>> = {
   400: "Bad request syntax or unsupported method.",

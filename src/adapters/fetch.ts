@@ -1,5 +1,5 @@
 // gw apps and Fetch handlers, both ways: toFetchHandler runs a gw app as `(Request) => Response`
-// for Bun, Deno, workers and srvx (FetchHandler is its handler over a ReadableStream), and
+// for Bun, Deno, workers and srvx (FetchResponseHandler is its handler over a ReadableStream), and
 // fromFetchHandler runs a `(Request) => Response` function (Hono, srvx) as a gw app.
 import { STATUS_CODES } from "node:http";
 import { BaseHandler } from "../handlers.ts";
@@ -324,7 +324,35 @@ function urlOf(environ: Environ): string {
   return requestUri(environ);
 }
 
-function requestOf(environ: Environ, signal: AbortSignal): Request {
+/**
+ * The Request a Fetch handler gets. Its `signal` is made on first use: undici's own signal
+ * following (init.signal) costs a FinalizationRegistry entry per request, which most handlers
+ * never read. Aborted when gw stops the response early (the client went away).
+ */
+class GatewayRequest extends Request {
+  #abort: AbortController | undefined;
+  #isAborted = false;
+
+  static {
+    // An accessor in place of Request's own `signal` (TypeScript types it as a plain property).
+    Object.defineProperty(GatewayRequest.prototype, "signal", {
+      configurable: true,
+      get(this: GatewayRequest): AbortSignal {
+        this.#abort ??= new AbortController();
+        if (this.#isAborted) this.#abort.abort();
+        return this.#abort.signal;
+      },
+    });
+  }
+
+  /** Aborts the signal, now or when it is first read. */
+  static abort(request: GatewayRequest): void {
+    request.#isAborted = true;
+    request.#abort?.abort();
+  }
+}
+
+function requestOf(environ: Environ): GatewayRequest {
   const headers: [string, string][] = [];
   for (const key in environ) {
     if (key.charCodeAt(0) === 0x48 && key.startsWith("HTTP_")) {
@@ -351,7 +379,7 @@ function requestOf(environ: Environ, signal: AbortSignal): Request {
       },
     });
   }
-  return new Request(urlOf(environ), { method, headers, body, signal, duplex: "half" } as RequestInit);
+  return new GatewayRequest(urlOf(environ), { method, headers, body, duplex: "half" } as RequestInit);
 }
 
 function statusLineOf(response: Response): string {
@@ -389,7 +417,7 @@ function tick(): Promise<typeof TICK> {
 }
 
 /** The Response body as a gw body: yields its chunks, cancels the stream and aborts the request on an early close(). */
-function bodyOf(first: Uint8Array, next: Promise<ReadResult>, reader: ReadableStreamDefaultReader<Uint8Array>, abort: AbortController): Body {
+function bodyOf(first: Uint8Array, next: Promise<ReadResult>, reader: ReadableStreamDefaultReader<Uint8Array>, request: GatewayRequest): Body {
   let held: Uint8Array | undefined = first;
   let waiting: Promise<ReadResult> | undefined = next;
   let isDone = false;
@@ -397,7 +425,7 @@ function bodyOf(first: Uint8Array, next: Promise<ReadResult>, reader: ReadableSt
     if (isDone) return;
     isDone = true;
     // The client went away or gw stopped early: the handler may stop producing.
-    abort.abort();
+    GatewayRequest.abort(request);
     reader.cancel().catch(() => undefined);
   };
   const iterator: AsyncIterator<Uint8Array> = {
@@ -434,16 +462,18 @@ function bodyOf(first: Uint8Array, next: Promise<ReadResult>, reader: ReadableSt
 export function fromFetchHandler(handler: FetchLike): App {
   if (typeof handler !== "function") throw new TypeError("fromFetchHandler needs a function (request) => Response");
   return async function fetchApp(environ, startResponse) {
-    const abort = new AbortController();
-    let request: Request;
+    let request: GatewayRequest;
     try {
-      request = requestOf(environ, abort.signal);
+      request = requestOf(environ);
     } catch {
       // new Request() refuses a URL or header it cannot parse (a bad Host, say): the client's fault.
       startResponse("400 Bad Request", [["Content-Type", "text/plain"]]);
       return ["bad request"];
     }
     const response = await handler(request);
+    if (response === null || typeof response !== "object" || typeof response.status !== "number" || typeof response.headers?.getSetCookie !== "function") {
+      throw new TypeError(`the Fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
+    }
     startResponse(statusLineOf(response), headersOf(response));
     const stream = response.body;
     if (stream === null) {
@@ -463,6 +493,6 @@ export function fromFetchHandler(handler: FetchLike): App {
     // A body built from a string or bytes is done within the same turn; then it is sent whole.
     const settled = await Promise.race([next, tick()]);
     if (settled !== TICK && settled.done === true) return [first.value];
-    return bodyOf(first.value, next, reader, abort);
+    return bodyOf(first.value, next, reader, request);
   };
 }

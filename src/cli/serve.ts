@@ -36,12 +36,13 @@ export interface FolderOptions {
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   let close: () => Promise<void>;
   let closed: Promise<void>;
+  // CGI scripts run in process groups of their own, which a forced exit would leave behind.
+  let killAll = (): void => {};
   if (options.folder !== undefined) {
     const folder = options.folder;
     const root = resolve(io.cwd, folder.directory);
     const { makeServer } = await import("../server.ts");
     let app: App;
-    let killAll = (): void => {};
     if (folder.hasCgi) {
       const { cgiHttpApp } = await import("../cgi-runner.ts");
       const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
@@ -90,6 +91,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       io.stderr.write(pc.dim(`gw: ${signal}, finishing in-flight requests (again to force)\n`));
       void close();
     } else {
+      killAll();
       process.exit(1);
     }
   };

@@ -370,6 +370,12 @@ describe("fromFetchHandler", () => {
     expect(response.errors).toContain("fetch handler broke 99");
   });
 
+  test("a handler that returns no Response is a 500 that says so", async () => {
+    const response = await call(fromFetchHandler(() => undefined as unknown as Response), "/");
+    expect(response.code).toBe(500);
+    expect(response.errors).toContain("TypeError: the Fetch handler returned undefined, not a Response");
+  });
+
   test("a Host Fetch cannot parse is a 400", async () => {
     const response = await call(fromFetchHandler(() => new Response("never")), "/", { environ: { HTTP_HOST: "bad host" } });
     expect([response.code, response.body]).toEqual([400, "bad request"]);

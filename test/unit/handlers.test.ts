@@ -540,6 +540,16 @@ describe("HEAD, 204 and 304", () => {
     expect(errors).toBe("");
   });
 
+  test("HEAD answered with an empty body claims no Content-Length: the GET length is unknown", async () => {
+    const app: App = (_environ, start) => {
+      start("200 OK", TEXT);
+      return [];
+    };
+    const { head, body } = await runInMemory(validator(app), { REQUEST_METHOD: "HEAD" });
+    expect(head).not.toContain("Content-Length");
+    expect(body.byteLength).toBe(0);
+  });
+
   test("HEAD with a streamed body sends nothing after the headers and runs the generator's finally", async () => {
     let isFinallyRun = false;
     const app: App = (_environ, start) => {

@@ -28,13 +28,19 @@ export function makeServerInfo(serverName: string, serverPort: number | string, 
 // Header names repeat across requests, so their environ keys are memoised; capped because
 // clients choose the names.
 const headerKeys = new Map<string, string>();
-function headerKey(name: string): string {
+
+/**
+ * The environ key of a request header other than Content-Type and Content-Length: "HTTP_" plus
+ * the name upper-cased with "-" as "_"; undefined for a name that would pose as one of those two
+ * ("Content_Length" → HTTP_CONTENT_LENGTH, a key PEP 3333 forbids).
+ */
+export function headerKey(name: string): string | undefined {
   let key = headerKeys.get(name);
   if (key === undefined) {
     key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
     if (headerKeys.size < 1024) headerKeys.set(name, key);
   }
-  return key;
+  return key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE" ? undefined : key;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -77,7 +83,8 @@ export function decodePath(raw: string): string {
   }
 }
 
-function remoteAddress(address: string | undefined): string {
+/** A client address for REMOTE_ADDR: "::ffff:1.2.3.4" (IPv4 on a dual-stack listener) becomes "1.2.3.4". */
+export function remoteAddress(address: string | undefined): string {
   if (address === undefined) return "";
   // A dual-stack listener reports IPv4 clients as "::ffff:1.2.3.4"; CGI and logs want "1.2.3.4".
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
@@ -125,15 +132,14 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    let key: string;
+    let key: string | undefined;
     const length = name.length;
     // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix.
     if (length === 12 && name.toLowerCase() === "content-type") key = "CONTENT_TYPE";
     else if (length === 14 && name.toLowerCase() === "content-length") key = "CONTENT_LENGTH";
     else {
       key = headerKey(name);
-      // "Content_Length: 5" would become HTTP_CONTENT_LENGTH, a key PEP 3333 forbids.
-      if (key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE") continue;
+      if (key === undefined) continue;
     }
     const previous = environ[key];
     environ[key] = previous === undefined ? value : `${previous as string},${value}`;

@@ -3,7 +3,7 @@
 // fromFetchHandler runs a `(Request) => Response` function (Hono, srvx) as a gw app.
 import { STATUS_CODES } from "node:http";
 import { BaseHandler } from "../handlers.ts";
-import { decodePath } from "../environ.ts";
+import { decodePath, headerKey, remoteAddress } from "../environ.ts";
 import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.ts";
 import { fileWrapper, isHopByHop, requestUri } from "../util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
@@ -52,21 +52,7 @@ function remoteOf(request: Request, info: FetchInfo | undefined): { address: str
     if (typeof ip === "string") address = ip;
   }
   if (address === undefined) return undefined;
-  // A dual-stack listener reports IPv4 clients as "::ffff:1.2.3.4"; CGI and logs want "1.2.3.4".
-  if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
-  return { address, port: port === undefined ? "" : String(port) };
-}
-
-// Header names repeat across requests, so their environ keys are memoised; capped because
-// clients choose the names.
-const headerKeys = new Map<string, string>();
-function headerKey(name: string): string {
-  let key = headerKeys.get(name);
-  if (key === undefined) {
-    key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
-    if (headerKeys.size < 1024) headerKeys.set(name, key);
-  }
-  return key;
+  return { address: remoteAddress(address), port: port === undefined ? "" : String(port) };
 }
 
 /**
@@ -107,7 +93,10 @@ export function environFromFetch(request: Request, info: FetchInfo | undefined, 
     // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix. Fetch gives names in lower case.
     if (name === "content-type") environ.CONTENT_TYPE = value;
     else if (name === "content-length") environ.CONTENT_LENGTH = value;
-    else environ[headerKey(name)] = value;
+    else {
+      const key = headerKey(name);
+      if (key !== undefined) environ[key] = value;
+    }
   }
   return environ;
 }

@@ -11,15 +11,15 @@ export {
 export { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "./input.ts";
 export { environFromRequest, environFromCgi, decodePath, makeServerInfo, type ServerInfo } from "./environ.ts";
 export { validator, type ValidatorOptions } from "./validate.ts";
+export { BaseHandler, ERROR_STATUS, ERROR_BODY } from "./handlers.ts";
+export { StreamHandler, CgiHandler, type StreamHandlerOptions, type CgiHandlerOptions } from "./stream-handler.ts";
 export {
-  BaseHandler, StreamHandler, CgiHandler, ERROR_STATUS, ERROR_BODY,
-  type StreamHandlerOptions, type CgiHandlerOptions,
-} from "./handlers.ts";
-export {
-  application, ctx, header, data, input, json, JsonBody, isApplication, loadHook,
-  type Application, type ApplicationOptions, type Context, type Handler, type HandlerClass, type HandlerFunction,
+  application, isApplication, loadHook,
+  type Application, type ApplicationOptions, type Handler, type HandlerClass, type HandlerFunction,
   type Processor, type Result, type UrlEntry,
 } from "./router.ts";
+export { ctx, header, data, input, type Context } from "./context.ts";
+export { json, JsonBody } from "./responses.ts";
 export {
   HttpError, Redirect, resolveLocation, errorApp, badRequest, unauthorized, forbidden, notFound, methodNotAllowed,
   notAcceptable, conflict, gone, preconditionFailed, unsupportedMediaType, internalError, redirect, found, seeOther,

@@ -1,5 +1,5 @@
 // `gw cgi APP`: runs the app once as a CGI program (wsgiref's CGIHandler().run(app)).
-import { CgiHandler } from "../handlers.ts";
+import { CgiHandler } from "../stream-handler.ts";
 import { loadApp } from "../load.ts";
 import type { Io } from "./io.ts";
 

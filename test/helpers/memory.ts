@@ -1,7 +1,7 @@
 // Runs an app through StreamHandler over in-memory streams, as wsgiref's tests do: no sockets.
 import { PassThrough } from "node:stream";
 import { finished } from "node:stream/promises";
-import { StreamHandler } from "../../src/handlers.ts";
+import { StreamHandler } from "../../src/stream-handler.ts";
 import { ErrorOutput, inputFromBytes } from "../../src/input.ts";
 import { setupTestingDefaults } from "../../src/util.ts";
 import type { App, Environ } from "../../src/types.ts";

@@ -2,9 +2,10 @@
 // fromFetchHandler run in memory through validator().
 import { describe, expect, test } from "vitest";
 import { environFromFetch, fromFetchHandler, toFetchHandler } from "../../src/adapters/fetch.ts";
+import { ctx } from "../../src/context.ts";
 import { ERROR_BODY } from "../../src/handlers.ts";
 import { ErrorOutput } from "../../src/input.ts";
-import { application, ctx } from "../../src/router.ts";
+import { application } from "../../src/router.ts";
 import type { App, Chunk } from "../../src/types.ts";
 import { validator } from "../../src/validate.ts";
 import { call } from "../helpers/call.ts";

@@ -1,7 +1,8 @@
 // mount() (CherryPy's WSGIPathInfoDispatcher) and compose(), in memory through validator().
 import { describe, expect, test } from "vitest";
+import { ctx } from "../../src/context.ts";
 import { compose, mount, type Middleware } from "../../src/mount.ts";
-import { application, ctx } from "../../src/router.ts";
+import { application } from "../../src/router.ts";
 import type { App, Environ } from "../../src/types.ts";
 import { call } from "../helpers/call.ts";
 

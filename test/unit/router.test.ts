@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { ctx, data, header, input } from "../../src/context.ts";
 import { notFound, seeOther } from "../../src/http-errors.ts";
-import {
-  application, ctx, data, header, input, isApplication, json, loadHook, type Processor,
-} from "../../src/router.ts";
+import { json } from "../../src/responses.ts";
+import { application, isApplication, loadHook, type Processor } from "../../src/router.ts";
 import type { Chunk } from "../../src/types.ts";
 import { fileWrapper } from "../../src/util.ts";
 import { call } from "../helpers/call.ts";

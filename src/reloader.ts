@@ -221,10 +221,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       void slot.worker.terminate();
       watchFiles([appFile, ...report.files, ...files]);
       stderr.write(`${style.red("gw:")} ${report.message}\n${report.isUserError ? "" : style.dim(report.stack) + "\n"}`);
-      stderr.write(style.yellow("gw: waiting for a change to reload\n"));
+      stderr.write(style.yellow("gw: waiting for a change to reload") + "\n");
     }
     if (isFirst) {
-      stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes\n`));
+      stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
       firstLoad?.();
     }
     if (!isClosing) standby = spawnSlot();

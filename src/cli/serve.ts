@@ -2,9 +2,9 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { resolve } from "node:path";
-import pc from "picocolors";
 import type { App } from "../types.ts";
 import type { Io } from "./io.ts";
+import { accessLineDecorator, colorsFor } from "./style.ts";
 
 /** What `gw serve` and `gw demo` were asked to do. */
 export interface ServeOptions {
@@ -34,6 +34,8 @@ export interface FolderOptions {
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
+  const pc = colorsFor(io);
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr };
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -51,7 +53,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     } else {
       app = (await import("../static.ts")).staticApp(root);
     }
-    const server = await makeServer(options.host, options.port, app, { log: options.isQuiet ? null : io.stderr, errors: io.stderr });
+    const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
     close = () => server.shutdown().then(killAll);
@@ -65,7 +67,8 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       cwd: io.cwd,
       watch: options.watch,
       shouldValidate: options.shouldValidate,
-      log: options.isQuiet ? null : io.stderr,
+      log: logOptions.log,
+      decorateLog: logOptions.decorateLog,
       stdout: io.stdout,
       stderr: io.stderr,
       style: pc,
@@ -79,7 +82,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
         ? import("../demo.ts").then((demo) => demo.demoApp)
         : import("../load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
     ]);
-    const server = await makeServer(options.host, options.port, app, { log: options.isQuiet ? null : io.stderr, errors: io.stderr });
+    const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");
     close = () => server.shutdown();
     closed = server.serveForever();
@@ -88,7 +91,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const stop = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
-      io.stderr.write(pc.dim(`gw: ${signal}, finishing in-flight requests (again to force)\n`));
+      io.stderr.write(pc.dim(`gw: ${signal}, finishing in-flight requests (again to force)`) + "\n");
       void close();
     } else {
       killAll();

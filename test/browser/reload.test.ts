@@ -42,6 +42,6 @@ test("a broken app's error page names the problem, then turns into the fixed app
 
   app.write("app.ts", `export default (env: unknown, start: Function) => {\n  start("200 OK", [["Content-Type", "text/html"]]);\n  return ["<h1>fixed</h1>"];\n};\n`);
   // No navigation from the test: the page polls the dev server and reloads itself.
-  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "fixed", undefined, { timeout: 10_000 });
+  await page.waitForFunction(`document.querySelector("h1")?.textContent === "fixed"`, undefined, { timeout: 10_000 });
   expect(await page.title()).not.toContain("failed");
 }, 60_000);

@@ -158,6 +158,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const appFile = resolveAppSpec(options.app, options.cwd).path;
   const watched = new Set<string>();
   let watcher: FSWatcher | undefined;
+  // chokidar misses changes made before its first scan is done, so "watching" waits for it.
+  let watcherReady: Promise<void> = Promise.resolve();
   const watchFiles = (files: string[]): void => {
     const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && !isIgnored(file));
     for (const file of fresh) watched.add(file);
@@ -165,6 +167,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     if (watcher === undefined) {
       watcher = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
       watcher.on("all", (_event, path) => schedule([path]));
+      const created = watcher;
+      watcherReady = new Promise((resolve) => created.once("ready", () => resolve()));
     } else {
       watcher.add(fresh);
     }
@@ -224,6 +228,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       stderr.write(style.yellow("gw: waiting for a change to reload") + "\n");
     }
     if (isFirst) {
+      await watcherReady;
       stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
       firstLoad?.();
     }

@@ -5,12 +5,24 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { request } from "node:http";
 import { connect, createServer } from "node:net";
+import { chmodSync, cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sleep } from "../fixtures/http-client.ts";
 import { ROOT, startGw, type GwServer } from "../helpers/gw.ts";
 
-const FIXTURES = join(ROOT, "fixtures");
+/**
+ * A copy of fixtures/ that anyone may read: http.server running as root drops to the `nobody`
+ * user before it runs a script, and a clone under a private temp folder (mode 0700) would make
+ * every script a "Permission denied" on the Python side.
+ */
+function readableFixtures(): string {
+  const dir = mkdtempSync(join(tmpdir(), "gw-parity-"));
+  chmodSync(dir, 0o755);
+  cpSync(join(ROOT, "fixtures"), dir, { recursive: true });
+  return dir;
+}
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 
 interface Answer {
@@ -47,8 +59,10 @@ describe.skipIf(!hasPython)("parity with python3 -m http.server --cgi", () => {
   let python: ChildProcess;
   let pythonPort: number;
   let gw: GwServer;
+  let FIXTURES: string;
 
   beforeAll(async () => {
+    FIXTURES = readableFixtures();
     pythonPort = await freePort();
     python = spawn("python3", ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(pythonPort), "--directory", FIXTURES], { stdio: "ignore" });
     gw = await startGw(["serve", "--cgi", "--directory", FIXTURES, "--port", "0", "--quiet"]);
@@ -65,6 +79,7 @@ describe.skipIf(!hasPython)("parity with python3 -m http.server --cgi", () => {
 
   afterAll(async () => {
     await gw?.stop();
+    if (FIXTURES !== undefined) rmSync(FIXTURES, { recursive: true, force: true });
     if (python !== undefined && python.exitCode === null) {
       python.kill("SIGKILL");
       await once(python, "exit");

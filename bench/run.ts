@@ -127,6 +127,7 @@ for (const scenario of scenarios) {
     await stopServer(servers.raw.child);
   }
   const ratio = median(ratios);
+  process.stderr.write(`  ${scenario.name}: per-round ratios ${ratios.map((r) => r.toFixed(2)).join(" ")}\n`);
   rows.push([scenario.title, median(gw).toFixed(0), median(raw).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW"]);
 }
 

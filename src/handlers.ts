@@ -17,6 +17,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // byte on the wire (U+010A becomes LF) and could forge a header.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
 const DIGITS = /^[0-9]+$/;
+// The lengths of the hop-by-hop names (te, upgrade, trailers, connection, keep-alive,
+// transfer-encoding, proxy-authenticate, proxy-authorization): most names skip the lookup.
+const HOP_BY_HOP_LENGTHS = new Set([2, 7, 8, 10, 17, 18, 19]);
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") &&
@@ -89,26 +92,28 @@ export abstract class BaseHandler {
   /** Whether the client went away before the response ended. */
   isAborted = false;
 
-  #code = 0;
-  #headers: HeaderPair[] = [];
-  #declaredLength = -1;
+  // Plain private fields, not #fields: a handler is built per request, and V8 defines #fields
+  // through a slower generic path (measured with callgrind: ~2.5k instructions a request).
+  private code = 0;
+  private headers: HeaderPair[] = [];
+  private declaredLength = -1;
   /** Whether the app set a Server header (then the handler adds none). */
   protected hasServerHeader = false;
-  #isBodyless = false;
-  #isHead: boolean;
-  #isEnded = false;
-  #isFinished = false;
-  #isBodyClosed = false;
-  #body: Body | undefined;
-  #iterator: Iterator<Chunk> | AsyncIterator<Chunk> | undefined;
-  #held: Chunk | undefined;
-  #drainWaiter: (() => void) | undefined;
-  #isWatching = false;
+  private isBodyless = false;
+  private isHead: boolean;
+  private isEnded = false;
+  private isFinished = false;
+  private isBodyClosed = false;
+  private body: Body | undefined;
+  private iterator: Iterator<Chunk> | AsyncIterator<Chunk> | undefined;
+  private held: Chunk | undefined;
+  private drainWaiter: (() => void) | undefined;
+  private isWatching = false;
 
   constructor(environ: Environ, errors: ErrorStream) {
     this.environ = environ;
     this.errors = errors;
-    this.#isHead = environ.REQUEST_METHOD === "HEAD";
+    this.isHead = environ.REQUEST_METHOD === "HEAD";
   }
 
   // ---- transport: the override points -------------------------------------------------------
@@ -138,7 +143,7 @@ export abstract class BaseHandler {
 
   /** The transport calls this when the client disconnects: stops the body and closes it. */
   protected handleAbort(): void {
-    if (this.#isFinished) return;
+    if (this.isFinished) return;
     this.isAborted = true;
     this.#wakeDrain();
     this.#finish();
@@ -150,21 +155,21 @@ export abstract class BaseHandler {
   }
 
   #watch(): void {
-    if (this.#isWatching) return;
-    this.#isWatching = true;
+    if (this.isWatching) return;
+    this.isWatching = true;
     this.watchForAbort();
   }
 
   #wakeDrain(): void {
-    const wake = this.#drainWaiter;
-    this.#drainWaiter = undefined;
+    const wake = this.drainWaiter;
+    this.drainWaiter = undefined;
     wake?.();
   }
 
   #drain(): Promise<void> {
     if (this.isAborted) return RESOLVED;
     return new Promise((resolve) => {
-      this.#drainWaiter = resolve;
+      this.drainWaiter = resolve;
       this.waitForDrain().then(() => this.#wakeDrain(), () => this.#wakeDrain());
     });
   }
@@ -176,7 +181,7 @@ export abstract class BaseHandler {
     if (excInfo !== undefined && excInfo !== null) {
       // PEP 3333: once headers are out they cannot change, so the app's own error propagates.
       // A held first chunk counts as sent: it belongs to the old status, not the replacement.
-      if (this.headersSent || this.#held !== undefined) throw excInfo;
+      if (this.headersSent || this.held !== undefined) throw excInfo;
     } else if (this.status !== undefined) {
       throw new ProtocolError("startResponse was called a second time without excInfo");
     }
@@ -184,11 +189,14 @@ export abstract class BaseHandler {
     if (!Array.isArray(headers)) throw new ProtocolError(`headers must be an array of [name, value] pairs, not ${describe(headers)}`);
     let declared = -1;
     let hasServer = false;
-    for (const pair of headers) {
+    // Indexed loops, no destructuring: this runs per request and array iterators cost there.
+    for (let i = 0; i < headers.length; i++) {
+      const pair = headers[i] as unknown;
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw new ProtocolError(`each header must be a [name, value] pair, not ${describe(pair)}`);
       }
-      const [name, value] = pair;
+      const name = pair[0] as unknown;
+      const value = pair[1] as unknown;
       if (typeof name !== "string" || typeof value !== "string") {
         throw new ProtocolError(`header names and values must be strings (got [${typeof name}, ${typeof value}])`);
       }
@@ -200,14 +208,14 @@ export abstract class BaseHandler {
         declared = Number(value);
       } else if (length === 6 && name.toLowerCase() === "server") {
         hasServer = true;
-      } else if (length >= 2 && length <= 19 && isHopByHop(name)) {
+      } else if (HOP_BY_HOP_LENGTHS.has(length) && isHopByHop(name)) {
         throw new ProtocolError(`hop-by-hop header ${name} is the server's business, not the app's (PEP 3333)`);
       }
     }
     this.status = status;
-    this.#code = code;
-    this.#headers = headers;
-    this.#declaredLength = declared;
+    this.code = code;
+    this.headers = headers;
+    this.declaredLength = declared;
     this.hasServerHeader = hasServer;
     return this.#write;
   };
@@ -215,7 +223,7 @@ export abstract class BaseHandler {
   /** The legacy write() callable startResponse returns. */
   readonly #write: Write = (chunk: Chunk): Promise<void> => {
     if (this.status === undefined) throw new ProtocolError("write() was called before startResponse");
-    if (this.#isFinished) throw new ProtocolError("write() was called after the response ended");
+    if (this.isFinished) throw new ProtocolError("write() was called after the response ended");
     checkChunk(chunk);
     this.#flushHeld();
     if (byteLength(chunk) === 0 || this.#emit(chunk, false)) return RESOLVED;
@@ -242,7 +250,7 @@ export abstract class BaseHandler {
   }
 
   #respond(body: Body): void | Promise<void> {
-    this.#body = body;
+    this.body = body;
     try {
       if (this.isAborted) {
         // The client left while an async app was still working: #finish ran without a body.
@@ -283,10 +291,10 @@ export abstract class BaseHandler {
       }
       return this.#finish();
     }
-    if (size > 0 && this.#declaredLength < 0 && !this.headersSent) {
+    if (size > 0 && this.declaredLength < 0 && !this.headersSent) {
       this.#sendHead(size);
       // Enforced like an app's own Content-Length, in case the file changes while it is sent.
-      this.#declaredLength = size;
+      this.declaredLength = size;
     }
     const stream = createReadStream(path, { highWaterMark: blockSize });
     return this.#sendStream(stream[Symbol.asyncIterator]());
@@ -307,9 +315,9 @@ export abstract class BaseHandler {
       return this.#finish();
     }
     if (!this.headersSent) {
-      const declared = this.#declaredLength;
+      const declared = this.declaredLength;
       // The whole body is known, so a mismatch can still fail into a clean 500.
-      if (declared >= 0 && declared !== total && !this.#isHead && mayHaveBody(this.#code)) {
+      if (declared >= 0 && declared !== total && !this.isHead && mayHaveBody(this.code)) {
         throw new ProtocolError(`the app's body is ${total} bytes, not its Content-Length of ${declared}`);
       }
       this.#sendHead(total);
@@ -320,9 +328,9 @@ export abstract class BaseHandler {
       // Already in memory: buffering it in the transport costs nothing more, so no drain waits.
       if (i === chunks.length - 1) this.#emit(chunk, true);
       else this.#emit(chunk, false);
-      if (this.#isEnded) break;
+      if (this.isEnded) break;
     }
-    if (!this.#isEnded) this.#endEmpty();
+    if (!this.isEnded) this.#endEmpty();
     this.#finish();
   }
 
@@ -331,18 +339,18 @@ export abstract class BaseHandler {
    * the whole body (then Content-Length is set); this stays synchronous until a drain is needed.
    */
   #sendSync(iterator: Iterator<Chunk>): void | Promise<void> {
-    this.#iterator = iterator;
+    this.iterator = iterator;
     for (;;) {
-      if (this.isAborted || this.#isEnded) return this.#finish();
+      if (this.isAborted || this.isEnded) return this.#finish();
       const step = iterator.next();
       if (step.done === true) {
-        this.#iterator = undefined;
+        this.iterator = undefined;
         break;
       }
       const chunk = checkChunk(step.value);
       if (byteLength(chunk) === 0) continue;
-      if (this.#held === undefined && !this.headersSent) {
-        this.#held = chunk;
+      if (this.held === undefined && !this.headersSent) {
+        this.held = chunk;
         continue;
       }
       this.#flushHeld();
@@ -357,16 +365,16 @@ export abstract class BaseHandler {
 
   /** Any iterator, waiting for chunks and drains; the first chunk sends the headers. */
   async #sendStream(iterator: Iterator<Chunk> | AsyncIterator<Chunk>): Promise<void> {
-    this.#iterator = iterator;
+    this.iterator = iterator;
     this.#watch();
     try {
       for (;;) {
-        if (this.isAborted || this.#isEnded) return this.#finish();
+        if (this.isAborted || this.isEnded) return this.#finish();
         let step = iterator.next();
         if (isThenable(step)) step = await step;
         if (this.isAborted) return this.#finish();
         if (step.done === true) {
-          this.#iterator = undefined;
+          this.iterator = undefined;
           break;
         }
         const chunk = checkChunk(step.value);
@@ -382,28 +390,28 @@ export abstract class BaseHandler {
   }
 
   #flushHeld(): void {
-    const held = this.#held;
+    const held = this.held;
     if (held === undefined) return;
-    this.#held = undefined;
+    this.held = undefined;
     this.#emit(held, false);
   }
 
   /** The body iterator is done: send the held chunk as the whole body, or end the stream. */
   #endBody(): void {
-    const held = this.#held;
-    this.#held = undefined;
+    const held = this.held;
+    this.held = undefined;
     if (held !== undefined) this.#emit(held, true);
     else this.#endEmpty();
   }
 
   #sendHead(knownLength: number): void {
-    const code = this.#code;
+    const code = this.code;
     const hasBody = mayHaveBody(code);
-    const contentLength = this.#declaredLength < 0 && hasBody ? knownLength : -1;
-    this.sendHeaders(code, this.status!, this.#headers, contentLength);
+    const contentLength = this.declaredLength < 0 && hasBody ? knownLength : -1;
+    this.sendHeaders(code, this.status!, this.headers, contentLength);
     this.statusCode = code;
     this.headersSent = true;
-    this.#isBodyless = this.#isHead || !hasBody;
+    this.isBodyless = this.isHead || !hasBody;
   }
 
   /**
@@ -413,25 +421,25 @@ export abstract class BaseHandler {
   #emit(chunk: Chunk, isLast: boolean): boolean {
     if (this.status === undefined) throw new ProtocolError("the body produced data before startResponse was called");
     const size = byteLength(chunk);
-    const declared = this.#declaredLength;
-    if (declared >= 0 && !this.#isBodyless) {
+    const declared = this.declaredLength;
+    if (declared >= 0 && !this.isBodyless) {
       const total = this.bytesSent + size;
       // PEP 3333: never send more than Content-Length, nor end short of it (the client would hang).
       if (total > declared) throw new ProtocolError(`the app sent more than its Content-Length of ${declared} bytes`);
-      if (isLast && total < declared && !this.#isHead) {
+      if (isLast && total < declared && !this.isHead) {
         throw new ProtocolError(`the app sent ${total} bytes, fewer than its Content-Length of ${declared}`);
       }
     }
     if (!this.headersSent) this.#sendHead(isLast ? size : -1);
-    if (this.#isBodyless) {
+    if (this.isBodyless) {
       this.sendEnd();
-      this.#isEnded = true;
+      this.isEnded = true;
       return true;
     }
     this.bytesSent += size;
     if (isLast) {
       this.sendEnd(chunk);
-      this.#isEnded = true;
+      this.isEnded = true;
       return true;
     }
     return this.sendData(chunk);
@@ -439,18 +447,18 @@ export abstract class BaseHandler {
 
   /** Ends the response with no more bytes; an empty body gets Content-Length: 0. */
   #endEmpty(): void {
-    if (this.#isEnded) return;
+    if (this.isEnded) return;
     if (this.status === undefined) throw new ProtocolError("the app returned without calling startResponse");
-    const declared = this.#declaredLength;
+    const declared = this.declaredLength;
     // Checked before the headers go out, so a short body can still fail into a clean 500.
-    const isBodyless = this.headersSent ? this.#isBodyless : this.#isHead || !mayHaveBody(this.#code);
+    const isBodyless = this.headersSent ? this.isBodyless : this.isHead || !mayHaveBody(this.code);
     if (declared > this.bytesSent && !isBodyless) {
       throw new ProtocolError(`the app sent ${this.bytesSent} bytes, fewer than its Content-Length of ${declared}`);
     }
     // An app answering HEAD with no body has not said how long the GET body is: claim nothing.
-    if (!this.headersSent) this.#sendHead(this.#isHead ? -1 : 0);
+    if (!this.headersSent) this.#sendHead(this.isHead ? -1 : 0);
     this.sendEnd();
-    this.#isEnded = true;
+    this.isEnded = true;
   }
 
   /** An error from the app or the body: wsgiref's handle_error. */
@@ -458,14 +466,14 @@ export abstract class BaseHandler {
     // A client that hung up makes reads and writes fail; that is no app error (wsgiref is silent too).
     if (this.isAborted) return this.#finish();
     this.logException(error);
-    if (this.#isEnded) return this.#finish();
+    if (this.isEnded) return this.#finish();
     if (!this.headersSent) {
       this.status = ERROR_STATUS;
-      this.#code = 500;
-      this.#headers = [["Content-Type", "text/plain"]];
-      this.#declaredLength = -1;
+      this.code = 500;
+      this.headers = [["Content-Type", "text/plain"]];
+      this.declaredLength = -1;
       this.hasServerHeader = false;
-      this.#held = undefined;
+      this.held = undefined;
       try {
         this.#emit(ERROR_BODY, true);
       } catch (secondError) {
@@ -483,9 +491,9 @@ export abstract class BaseHandler {
 
   /** Closes the body exactly once and reports the end of the response. */
   #finish(): void {
-    if (this.#isFinished) return;
-    this.#isFinished = true;
-    const iterator = this.#iterator;
+    if (this.isFinished) return;
+    this.isFinished = true;
+    const iterator = this.iterator;
     // An unfinished generator's finally blocks run only when it is told to return; the
     // iterator is dropped once done, so this covers errors, aborts and HEAD's early end.
     if (iterator !== undefined) {
@@ -502,9 +510,9 @@ export abstract class BaseHandler {
 
   /** PEP 3333: close() runs exactly once, whenever the body arrives and however the response ends. */
   #closeBody(): void {
-    const body = this.#body as { close?: () => unknown } | undefined;
-    if (this.#isBodyClosed || body === undefined || body === null || typeof body.close !== "function") return;
-    this.#isBodyClosed = true;
+    const body = this.body as { close?: () => unknown } | undefined;
+    if (this.isBodyClosed || body === undefined || body === null || typeof body.close !== "function") return;
+    this.isBodyClosed = true;
     try {
       const closed = body.close();
       if (isThenable(closed)) closed.then(undefined, (error: unknown) => this.logException(error));

@@ -10,49 +10,51 @@ const NEWLINE = 0x0a;
  * source is pulled one chunk at a time, so a slow app applies backpressure to the client.
  */
 export class BodyInput implements InputStream {
-  #source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-  #iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined;
-  #buffer: Uint8Array = EMPTY;
-  #remaining: number;
-  #isDone = false;
+  // Plain private fields, not #fields: one BodyInput is made per request, and V8 defines
+  // #fields through a slower generic path.
+  private source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  private iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined;
+  private buffer: Uint8Array = EMPTY;
+  private remaining: number;
+  private isDone = false;
 
   /** `limit` caps the bytes read (CONTENT_LENGTH for CGI stdin); omit it to read to the end. */
   constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number = Infinity) {
-    this.#source = source;
-    this.#remaining = limit;
-    if (limit <= 0) this.#isDone = true;
+    this.source = source;
+    this.remaining = limit;
+    if (limit <= 0) this.isDone = true;
   }
 
   /** Pulls one more chunk into the buffer; false at the end of the body. */
   async #fill(): Promise<boolean> {
-    if (this.#isDone) return false;
-    if (this.#iterator === undefined) {
-      const source = this.#source as Partial<AsyncIterable<Uint8Array>> & Partial<Iterable<Uint8Array>>;
-      this.#iterator = source[Symbol.asyncIterator]?.() ?? source[Symbol.iterator]!();
+    if (this.isDone) return false;
+    if (this.iterator === undefined) {
+      const source = this.source as Partial<AsyncIterable<Uint8Array>> & Partial<Iterable<Uint8Array>>;
+      this.iterator = source[Symbol.asyncIterator]?.() ?? source[Symbol.iterator]!();
     }
     for (;;) {
-      const step = await this.#iterator.next();
+      const step = await this.iterator.next();
       if (step.done) {
-        this.#isDone = true;
+        this.isDone = true;
         return false;
       }
       let chunk = typeof step.value === "string" ? Buffer.from(step.value) : step.value;
       if (chunk.byteLength === 0) continue;
-      if (chunk.byteLength >= this.#remaining) {
-        chunk = chunk.subarray(0, this.#remaining);
-        this.#isDone = true;
+      if (chunk.byteLength >= this.remaining) {
+        chunk = chunk.subarray(0, this.remaining);
+        this.isDone = true;
         // A capped source (CGI stdin) may hold more; stop reading it without consuming further.
-        void this.#iterator.return?.();
+        void this.iterator.return?.();
       }
-      this.#remaining -= chunk.byteLength;
-      this.#buffer = this.#buffer.byteLength === 0 ? chunk : concat(this.#buffer, chunk);
+      this.remaining -= chunk.byteLength;
+      this.buffer = this.buffer.byteLength === 0 ? chunk : concat(this.buffer, chunk);
       return true;
     }
   }
 
   #take(size: number): Uint8Array {
-    const out = this.#buffer.subarray(0, size);
-    this.#buffer = this.#buffer.subarray(size);
+    const out = this.buffer.subarray(0, size);
+    this.buffer = this.buffer.subarray(size);
     return out;
   }
 
@@ -60,8 +62,8 @@ export class BodyInput implements InputStream {
   async read(size?: number): Promise<Uint8Array> {
     const limit = size === undefined || size < 0 ? Infinity : size;
     if (limit === 0) return EMPTY;
-    while (this.#buffer.byteLength < limit && (await this.#fill()));
-    return this.#take(Math.min(limit, this.#buffer.byteLength));
+    while (this.buffer.byteLength < limit && (await this.#fill()));
+    return this.#take(Math.min(limit, this.buffer.byteLength));
   }
 
   /** Reads one line, "\n" included, of at most `size` bytes; an empty array at the end. */
@@ -70,11 +72,11 @@ export class BodyInput implements InputStream {
     if (limit === 0) return EMPTY;
     let scanned = 0;
     for (;;) {
-      const at = this.#buffer.indexOf(NEWLINE, scanned);
+      const at = this.buffer.indexOf(NEWLINE, scanned);
       if (at !== -1 && at < limit) return this.#take(at + 1);
-      if (this.#buffer.byteLength >= limit) return this.#take(limit);
-      scanned = this.#buffer.byteLength;
-      if (!(await this.#fill())) return this.#take(this.#buffer.byteLength);
+      if (this.buffer.byteLength >= limit) return this.#take(limit);
+      scanned = this.buffer.byteLength;
+      if (!(await this.#fill())) return this.#take(this.buffer.byteLength);
     }
   }
 
@@ -93,8 +95,8 @@ export class BodyInput implements InputStream {
 
   /** Yields the body in the chunks it arrives in. */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    if (this.#buffer.byteLength > 0) yield this.#take(this.#buffer.byteLength);
-    while (await this.#fill()) yield this.#take(this.#buffer.byteLength);
+    if (this.buffer.byteLength > 0) yield this.#take(this.buffer.byteLength);
+    while (await this.#fill()) yield this.#take(this.buffer.byteLength);
   }
 }
 

@@ -10,6 +10,17 @@ import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 /** Bytes a response may hold in memory for a slow client before its body waits for a drain. */
 const BUFFER_LIMIT = 256 * 1024;
 
+// Apps send a handful of status strings; their reason phrases are sliced once.
+const reasons = new Map<string, string>();
+function reasonOf(status: string): string {
+  let reason = reasons.get(status);
+  if (reason === undefined) {
+    reason = status.slice(4);
+    if (reasons.size < 256) reasons.set(status, reason);
+  }
+  return reason;
+}
+
 /** Options for NodeHandler. */
 export interface NodeHandlerOptions {
   /** Runs once when the response is over (the access log hooks in here). */
@@ -20,16 +31,15 @@ export interface NodeHandlerOptions {
 
 /** The handler over a node:http ServerResponse: one request, one writeHead, node's own framing. */
 export class NodeHandler extends BaseHandler {
-  readonly #res: ServerResponse;
-  #isWatching = false;
-  readonly #done: ((handler: NodeHandler) => void) | undefined;
-  readonly #drainTimeout: number;
+  private readonly res: ServerResponse;
+  private readonly done: ((handler: NodeHandler) => void) | undefined;
+  private readonly drainTimeout: number;
 
   constructor(res: ServerResponse, environ: Environ, errors: ErrorStream, options: NodeHandlerOptions = {}) {
     super(environ, errors);
-    this.#res = res;
-    this.#done = options.onDone;
-    this.#drainTimeout = options.drainTimeout ?? 120_000;
+    this.res = res;
+    this.done = options.onDone;
+    this.drainTimeout = options.drainTimeout ?? 120_000;
   }
 
   protected override sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void {
@@ -37,7 +47,9 @@ export class NodeHandler extends BaseHandler {
     // removeHeader and appendHeader per name. Repeated names (Set-Cookie) become value arrays.
     const out: Record<string, string | string[]> = {};
     for (let i = 0; i < headers.length; i++) {
-      const [name, value] = headers[i]!;
+      const pair = headers[i]!;
+      const name = pair[0];
+      const value = pair[1];
       const previous = out[name];
       if (previous === undefined) out[name] = value;
       else if (typeof previous === "string") out[name] = [previous, value];
@@ -46,11 +58,11 @@ export class NodeHandler extends BaseHandler {
     if (contentLength >= 0) out["Content-Length"] = String(contentLength);
     if (!this.hasServerHeader) out.Server = SERVER_SOFTWARE;
     // node adds Date itself, and chunked framing on HTTP/1.1 when no Content-Length is given.
-    this.#res.writeHead(code, status.slice(4), out);
+    this.res.writeHead(code, reasonOf(status), out);
   }
 
   protected override sendData(chunk: Chunk): boolean {
-    const res = this.#res;
+    const res = this.res;
     res.write(chunk);
     // A false from write() only says the socket's 16 KiB buffer is full; waiting on every one
     // costs a round trip per chunk. Memory stays bounded by waiting past BUFFER_LIMIT instead.
@@ -58,20 +70,20 @@ export class NodeHandler extends BaseHandler {
   }
 
   protected override sendEnd(chunk?: Chunk): void {
-    if (chunk === undefined) this.#res.end();
-    else this.#res.end(chunk);
+    if (chunk === undefined) this.res.end();
+    else this.res.end(chunk);
   }
 
   protected override abortConnection(): void {
-    this.#res.destroy();
+    this.res.destroy();
   }
 
   protected override waitForDrain(): Promise<void> {
-    const res = this.#res;
+    const res = this.res;
     return new Promise((resolve) => {
       // A client that stops reading would hold the body open forever; the timer exists only
       // while waiting, so the fast path pays nothing for it.
-      const timer = setTimeout(() => res.destroy(), this.#drainTimeout);
+      const timer = setTimeout(() => res.destroy(), this.drainTimeout);
       timer.unref();
       const done = (): void => {
         clearTimeout(timer);
@@ -85,15 +97,13 @@ export class NodeHandler extends BaseHandler {
   }
 
   protected override watchForAbort(): void {
-    if (this.#isWatching) return;
-    this.#isWatching = true;
-    this.#res.once("close", () => {
-      if (!this.#res.writableFinished) this.handleAbort();
+    this.res.once("close", () => {
+      if (!this.res.writableFinished) this.handleAbort();
     });
   }
 
   protected override onFinish(): void {
-    this.#done?.(this);
+    this.done?.(this);
   }
 }
 

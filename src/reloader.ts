@@ -1,6 +1,6 @@
 // The dev server's hot reload: the main thread owns the socket, every connection and the watcher;
 // the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
-import { watch, type FSWatcher } from "chokidar";
+import type { FSWatcher } from "chokidar";
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -157,7 +157,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- watching ----------------------------------------------------------------------------
   const appFile = resolveAppSpec(options.app, options.cwd).path;
   const watched = new Set<string>();
-  let watcher: FSWatcher | undefined;
+  // chokidar loads after the ready line: the watcher is not needed before the app is.
+  let watcher: Promise<FSWatcher> | undefined;
   // chokidar misses changes made before its first scan is done, so "watching" waits for it.
   let watcherReady: Promise<void> = Promise.resolve();
   const watchFiles = (files: string[]): void => {
@@ -165,12 +166,14 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     for (const file of fresh) watched.add(file);
     if (fresh.length === 0) return;
     if (watcher === undefined) {
-      watcher = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
-      watcher.on("all", (_event, path) => schedule([path]));
-      const created = watcher;
-      watcherReady = new Promise((resolve) => created.once("ready", () => resolve()));
+      watcher = import("chokidar").then(({ watch }) => {
+        const created = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
+        created.on("all", (_event, path) => schedule([path]));
+        return created;
+      });
+      watcherReady = watcher.then((created) => new Promise((resolve) => created.once("ready", () => resolve())));
     } else {
-      watcher.add(fresh);
+      void watcher.then((created) => created.add(fresh));
     }
   };
 
@@ -308,7 +311,7 @@ setInterval(async () => {
       clearTimeout(timer);
       waiters.splice(0).forEach((wake) => wake());
       await server.shutdown();
-      await watcher?.close();
+      await (await watcher)?.close();
       await Promise.all([current, standby].map((slot) => slot?.worker.terminate()));
     },
   };

@@ -47,6 +47,14 @@ function digit(text: string, at: number): number {
   return value >= 0 && value <= 9 ? value : NaN;
 }
 
+// Most header values repeat too ("text/plain; charset=utf-8"); short ones that passed are remembered.
+const checkedValues = new Set<string>();
+function checkValue(name: string, value: string): void {
+  if (checkedValues.has(value)) return;
+  if (BAD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character or a character above U+00FF in its value`);
+  if (value.length <= 64 && checkedValues.size < 256) checkedValues.add(value);
+}
+
 /** Parses "200 OK" into 200; PEP 3333: three digits, a space, then the reason phrase. */
 function parseStatus(status: unknown): number {
   if (typeof status === "string" && status.length >= 4 && status.charCodeAt(3) === 0x20) {
@@ -201,7 +209,7 @@ export abstract class BaseHandler {
         throw new ProtocolError(`header names and values must be strings (got [${typeof name}, ${typeof value}])`);
       }
       checkName(name);
-      if (BAD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character or a character above U+00FF in its value`);
+      checkValue(name, value);
       const length = name.length;
       if (length === 14 && name.toLowerCase() === "content-length") {
         if (!DIGITS.test(value)) throw new ProtocolError(`Content-Length must be a whole number (got ${JSON.stringify(value)})`);

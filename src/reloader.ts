@@ -289,17 +289,11 @@ setInterval(async () => {
     return current.bridge.app(environ, start);
   };
 
-  // The first worker boots while the server binds.
-  standby = spawnSlot();
-  let server: HttpServer;
-  try {
-    server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
-  } catch (error) {
-    isClosing = true;
-    await standby.worker.terminate();
-    throw error;
-  }
+  // Bind and say so first; the first worker boots right after, and requests that arrive
+  // meanwhile wait for it (the front app holds them) rather than being refused.
+  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
   options.stdout.write(server.readyLine + "\n");
+  standby = spawnSlot();
   watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
   void reload();
 

@@ -4,20 +4,17 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CHROMIUM, launchChromium, MISSING, type Browser } from "../helpers/browser.ts";
 import { ROOT, startGw, type GwServer } from "../helpers/gw.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const NAMES = ["<b>bold.txt", "a&b.txt", "space name.txt", "ünïcode.txt", "100%.txt", "q?#.txt"];
 
 let site: string;
-let profile: string;
 let gw: GwServer;
-let browser: BrowserContext;
+let browser: Browser;
 let page: Page | undefined;
-
-const MISSING = `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`;
 
 beforeAll(async () => {
   // Without chromium every test below fails on its own (counted as failed, not skipped).
@@ -28,21 +25,15 @@ beforeAll(async () => {
   mkdirSync(join(site, "cgi-bin"));
   copyFileSync(join(ROOT, "fixtures", "cgi-bin", "page.py"), join(site, "cgi-bin", "page.py"));
   gw = await startGw(["serve", "--cgi", "--directory", site, "--port", "0", "--quiet"]);
-  profile = mkdtempSync(join(tmpdir(), "gw-browser-profile-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    timeout: 20_000,
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
+  browser = await launchChromium();
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
   page.setDefaultTimeout(10_000);
 }, 40_000);
 
 afterAll(async () => {
   await browser?.close();
   await gw?.stop();
-  for (const dir of [site, profile]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  if (site !== undefined) rmSync(site, { recursive: true, force: true });
 });
 
 /** The browser page, or a failure that says what is missing. */

@@ -207,6 +207,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     const isFirst = generation === 0 && current === undefined && failure === undefined;
     if (isClosing) {
       void slot.worker.terminate();
+    } else if (report.type === "failed" && changed.length > 0 && !isFirst) {
+      // The files changed again while loading: the failure may be a half-written save. The
+      // old code keeps serving and the pending reload decides.
+      void slot.worker.terminate();
     } else if (report.type === "loaded") {
       const old = current;
       current = slot;

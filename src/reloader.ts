@@ -25,7 +25,7 @@ export interface ReloaderOptions {
   shouldValidate: boolean;
   /** Where access-log lines go; null for none. */
   log: TextSink | null;
-  /** The ready line and nothing else. */
+  /** The ready line, then whatever the app itself prints to stdout. */
   stdout: TextSink;
   /** Reload notices, app errors and the worker's own output. */
   stderr: TextSink;
@@ -108,7 +108,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
     const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
-    (worker.stdout as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
+    // The app's own console output goes where it would without reload: stdout and stderr.
+    (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
     (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
     worker.on("error", (error: Error) => {
       // An uncaught error in the app's own async code ends its worker; say so and load afresh.

@@ -225,11 +225,11 @@ export abstract class BaseHandler {
     this.headers = headers;
     this.declaredLength = declared;
     this.hasServerHeader = hasServer;
-    return this.#write;
+    return this.write;
   };
 
   /** The legacy write() callable startResponse returns. */
-  readonly #write: Write = (chunk: Chunk): Promise<void> => {
+  private readonly write: Write = (chunk: Chunk): Promise<void> => {
     if (this.status === undefined) throw new ProtocolError("write() was called before startResponse");
     if (this.isFinished) throw new ProtocolError("write() was called after the response ended");
     checkChunk(chunk);

@@ -2,10 +2,10 @@
 // the handler's Response is written back as it streams. It tells the handler the client address
 // and HTTP version through FetchInfo, cancels the body when the client goes away, and cuts the
 // connection when the body stream errors. Used to run the conformance suite through toFetchHandler.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { FetchInfo } from "../../src/adapters/fetch.ts";
+import { serveListener } from "./gateways.ts";
 
 /** What the bridge calls for each request. */
 export type BridgedHandler = (request: Request, info: FetchInfo) => Response | Promise<Response>;
@@ -76,19 +76,6 @@ async function handle(handler: BridgedHandler, req: IncomingMessage, res: Server
 }
 
 /** Serves `handler` on 127.0.0.1 with a free port. */
-export async function serveFetch(handler: BridgedHandler): Promise<FetchBridge> {
-  const server = createServer((req, res) => void handle(handler, req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+export function serveFetch(handler: BridgedHandler): Promise<FetchBridge> {
+  return serveListener((req, res) => void handle(handler, req, res));
 }

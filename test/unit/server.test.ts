@@ -10,19 +10,8 @@ import type { App } from "../../src/types.ts";
 import {
   CHUNK_SIZE, HELLO, echoBody, gated, hello, largeBody, largeBodyProgress, streaming, throwsBeforeStart,
 } from "../fixtures/apps.ts";
+import { recordingSink } from "../helpers/gateways.ts";
 import { RawConnection, WAIT_MS, rawExchange, sendRequest, sleep, waitUntil } from "../fixtures/http-client.ts";
-
-/** A text sink that keeps what it was given. */
-function recordingSink(): { write(text: string): boolean; text(): string } {
-  const parts: string[] = [];
-  return {
-    write(text: string): boolean {
-      parts.push(text);
-      return true;
-    },
-    text: () => parts.join(""),
-  };
-}
 
 const servers: HttpServer[] = [];
 const cleanups: (() => void)[] = [];

@@ -1,5 +1,6 @@
 // The demo app (wsgiref.simple_server.demo_app): "Hello world!", a blank line, then the environ
 // sorted, one `KEY = value` a line; an HTML page of the same for browsers.
+import { escapeHtml } from "./pages.ts";
 import type { App, Environ } from "./types.ts";
 
 function show(value: unknown): string {
@@ -10,9 +11,6 @@ function show(value: unknown): string {
   return String(value);
 }
 
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
-}
 
 function prefersHtml(environ: Environ): boolean {
   const accept = environ.HTTP_ACCEPT;

@@ -6,7 +6,8 @@ import { fileWrapper, guessScheme } from "./util.ts";
 import { SERVER_SOFTWARE } from "./version.ts";
 import type { Environ } from "./types.ts";
 
-const GW_VERSION = Object.freeze([1, 0] as const);
+/** gw.version, frozen and shared by every environ. */
+export const GW_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
 
 /** What a server knows before any request arrives; shared by all its requests. */
 export interface ServerInfo {

@@ -3,8 +3,14 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ProtocolError } from "./errors.ts";
-import { FileWrapper, isHopByHop } from "./util.ts";
+import { FileWrapper, isHopByHop, isThenable } from "./util.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "./types.ts";
+
+/**
+ * Bytes a transport may hold for a slow client before the body waits for a drain: a false from a
+ * stream's write() says only that its 16 KiB buffer is full, and waiting on each costs a round trip.
+ */
+export const BUFFER_LIMIT: number = 256 * 1024;
 
 /** The status of the response a handler sends when the app fails before its headers are out. */
 export const ERROR_STATUS = "500 Internal Server Error";
@@ -21,10 +27,6 @@ const DIGITS = /^[0-9]+$/;
 // transfer-encoding, proxy-authenticate, proxy-authorization): most names skip the lookup.
 const HOP_BY_HOP_LENGTHS = new Set([2, 7, 8, 10, 17, 18, 19]);
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<unknown>).then === "function";
-}
 
 function byteLength(chunk: Chunk): number {
   return typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;

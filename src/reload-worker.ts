@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parentPort } from "node:worker_threads";
 import { PortHandler, portInput, type ToWorker } from "./adapters/worker.ts";
 import { ValidationError } from "./errors.ts";
+import { GW_VERSION } from "./environ.ts";
 import { ErrorOutput } from "./input.ts";
 import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
 import { fileWrapper } from "./util.ts";
@@ -19,7 +20,6 @@ export type LoadReport =
   | { type: "loaded"; files: string[] }
   | { type: "failed"; name: string; message: string; stack: string; files: string[]; isUserError: boolean };
 
-const GW_VERSION = Object.freeze([1, 0] as const);
 const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The first stack frame in the user's code, not gw's or Node's. */

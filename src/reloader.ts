@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import { WorkerBridge } from "./adapters/worker.ts";
 import type { TextSink } from "./input.ts";
 import { resolveAppSpec } from "./load.ts";
+import { escapeHtml } from "./pages.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import { makeServer, type HttpServer } from "./server.ts";
 import type { App, Environ } from "./types.ts";
@@ -65,9 +66,6 @@ const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_PATH = "/__gw__/state";
 const plain = { dim: (t: string) => t, red: (t: string) => t, green: (t: string) => t, yellow: (t: string) => t };
 
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
-}
 
 /** The user's files named in a stack, with the first one's file:line. */
 function stackFiles(stack: string, cwd: string): { files: string[]; location: string | undefined } {

@@ -5,6 +5,7 @@ import { DEFAULT_TYPE, RequestContext, storage } from "./context.ts";
 import { Redirect, methodNotAllowed, notFound, redirect } from "./http-errors.ts";
 import { respond, respondError } from "./responses.ts";
 import type { Body, Environ, StartResponse } from "./types.ts";
+import { isThenable } from "./util.ts";
 
 /**
  * What a handler returns: a string or bytes (sent whole, with Content-Length), an array of chunks,
@@ -80,10 +81,6 @@ interface AppState {
 
 const applications = new WeakMap<Function, AppState>();
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<unknown>).then === "function";
-}
 
 /** The literal text a pattern's matches start with; "" when that is not plain to see. */
 function literalPrefix(source: string): string {

@@ -4,7 +4,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler, runHandler, type NodeHandlerOptions } from "./adapters/node.ts";
-import { environFromRequest, makeServerInfo, type ServerInfo } from "./environ.ts";
+import { environFromRequest, makeServerInfo, remoteAddress, type ServerInfo } from "./environ.ts";
 import { UserError } from "./errors.ts";
 import type { TextSink } from "./input.ts";
 import { AccessLog, readyLine } from "./log.ts";
@@ -49,7 +49,6 @@ export class HttpServer {
   #log: AccessLog | undefined;
   #mode: Mode = "idle";
   #queue: [IncomingMessage, ServerResponse][] = [];
-  #inFlight = 0;
   #onOne: (() => void) | undefined;
   #onClosed: (() => void) | undefined;
   #closed: Promise<void>;
@@ -112,19 +111,17 @@ export class HttpServer {
       const raw = error.rawPacket?.subarray(0, 4096).toString("latin1");
       const end = raw === undefined ? -1 : raw.search(/\r?\n/);
       // The log escapes control characters, so a request cannot forge log lines.
-      if (raw !== undefined && end > 0) this.#log?.log(socket.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, "") ?? "-", raw.slice(0, end), code, "-");
+      if (raw !== undefined && end > 0) this.#log?.log(remoteAddress(socket.remoteAddress) || "-", raw.slice(0, end), code, "-");
     }
     socket.destroy(error);
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
-    this.#inFlight++;
     const handler = new NodeHandler(res, environFromRequest(req, this.#info), this.#info.errors, this.#handlerOptions);
     runHandler(handler, this.app, this.#info.errors);
   }
 
   #finished(handler: NodeHandler): void {
-    this.#inFlight--;
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent);
     const one = this.#onOne;

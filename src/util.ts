@@ -6,6 +6,12 @@ import { ErrorOutput, inputFromBytes } from "./input.ts";
 import { ProtocolError } from "./errors.ts";
 import type { Environ, FileLike, FileWrapperFactory } from "./types.ts";
 
+/** Whether `value` is a promise or other thenable; checked before awaiting, so sync stays sync. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
 /** The guessed gw.url_scheme: "https" when the HTTPS variable is "on", "yes" or "1", else "http". */
 export function guessScheme(environ: Readonly<Record<string, unknown>>): "http" | "https" {
   const https = environ.HTTPS;

@@ -1,7 +1,7 @@
 // validator(app): middleware that checks both sides of the gw interface (PEP 3333) and throws on
 // the first broken rule; a port of Python's wsgiref.validate, adapted to promises and async bodies.
 import { ValidationError } from "./errors.ts";
-import { FileWrapper } from "./util.ts";
+import { FileWrapper, isThenable } from "./util.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
 
 /** Options for validator(). */
@@ -67,10 +67,6 @@ function fail(message: string): never {
   throw new ValidationError(`gw validator: ${message}`);
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") && value !== null
-    && typeof (value as { then?: unknown }).then === "function";
-}
 
 function isChunk(value: unknown): value is Chunk {
   return typeof value === "string" || value instanceof Uint8Array;

@@ -2,16 +2,13 @@
 // for Bun, Deno, workers and srvx (FetchResponseHandler is its handler over a ReadableStream), and
 // fromFetchHandler runs a `(Request) => Response` function (Hono, srvx) as a gw app.
 import { STATUS_CODES } from "node:http";
-import { BaseHandler } from "../handlers.ts";
-import { decodePath, headerKey, remoteAddress } from "../environ.ts";
+import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
+import { decodePath, GW_VERSION, headerKey, remoteAddress } from "../environ.ts";
 import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.ts";
 import { fileWrapper, isHopByHop, requestUri } from "../util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
-/** Bytes a response stream may hold for a slow client before the app's body waits. */
-const BUFFER_LIMIT = 256 * 1024;
-const GW_VERSION = Object.freeze([1, 0] as const);
 
 /** What the host knows about a request beyond the Request itself; every field is optional. */
 export interface FetchInfo {

@@ -1,14 +1,12 @@
 // Runs gw apps inside node:http: NodeHandler is the handler over a ServerResponse, and
 // toNodeListener turns an app into a `(req, res)` listener for http.createServer or Connect.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BaseHandler } from "../handlers.ts";
+import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
 import { environFromRequest, makeServerInfo, type ServerInfo } from "../environ.ts";
 import type { TextSink } from "../input.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
-/** Bytes a response may hold in memory for a slow client before its body waits for a drain. */
-const BUFFER_LIMIT = 256 * 1024;
 
 // Apps send a handful of status strings; their reason phrases are sliced once.
 const reasons = new Map<string, string>();
@@ -64,8 +62,7 @@ export class NodeHandler extends BaseHandler {
   protected override sendData(chunk: Chunk): boolean {
     const res = this.res;
     res.write(chunk);
-    // A false from write() only says the socket's 16 KiB buffer is full; waiting on every one
-    // costs a round trip per chunk. Memory stays bounded by waiting past BUFFER_LIMIT instead.
+    // Not write()'s own false: see BUFFER_LIMIT.
     return res.writableLength < BUFFER_LIMIT;
   }
 

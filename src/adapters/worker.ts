@@ -2,12 +2,9 @@
 // side (an App that forwards each request), PortHandler the worker side (a handler whose transport
 // is a message port). The dev server's reloader swaps workers under live connections this way.
 import type { MessagePort, Worker } from "node:worker_threads";
-import { BaseHandler } from "../handlers.ts";
+import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
 import { BodyInput } from "../input.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
-
-/** Bytes a worker may send ahead of what the main thread has taken. */
-const WINDOW = 256 * 1024;
 
 /** The messages between the two sides, one request each, matched by id. */
 export type ToWorker =
@@ -192,7 +189,7 @@ export class PortHandler extends BaseHandler {
   protected override sendData(chunk: Chunk): boolean {
     this.#post({ type: "data", id: this.#id, chunk });
     this.#unacked += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
-    return this.#unacked < WINDOW;
+    return this.#unacked < BUFFER_LIMIT;
   }
 
   protected override sendEnd(chunk?: Chunk): void {
@@ -214,7 +211,7 @@ export class PortHandler extends BaseHandler {
   /** The main thread took `bytes` more of the body. */
   acknowledge(bytes: number): void {
     this.#unacked -= bytes;
-    if (this.#unacked < WINDOW) {
+    if (this.#unacked < BUFFER_LIMIT) {
       const drained = this.#drained;
       this.#drained = undefined;
       drained?.();

@@ -1,6 +1,7 @@
 // The dev server's hot reload: the main thread owns the socket, every connection and the watcher;
 // the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
 import type { FSWatcher } from "chokidar";
+import { statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -78,6 +79,16 @@ function stackFiles(stack: string, cwd: string): { files: string[]; location: st
     location ??= `${relative(cwd, path) || basename(path)}:${match[2]}${match[3] === undefined ? "" : `:${match[3]}`}`;
   }
   return { files, location };
+}
+
+/** What identifies a file's content cheaply: inode, size and mtime ("gone" once deleted). */
+function statOf(path: string): string {
+  try {
+    const info = statSync(path);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return "gone";
+  }
 }
 
 function isIgnored(path: string): boolean {
@@ -191,25 +202,34 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     timer = setTimeout(() => void reload(), debounce);
   }
 
+  const loadedStats = new Map<string, string>();
+
   async function reload(): Promise<void> {
     if (isReloading) {
       isPending = true;
       return;
     }
-    isReloading = true;
-    const names = changed.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
-    const startedAt = changedAt;
+    const paths = changed;
     changed = [];
+    // One save can deliver its last watch event after the load it caused has already read the
+    // file; a file whose stat is the one the previous load saw needs no second reload.
+    if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === statOf(path))) return;
+    const loadedFiles = [...new Set([appFile, ...paths.filter((path) => isAbsolute(path))])];
+    for (const path of loadedFiles) loadedStats.set(path, statOf(path));
+    isReloading = true;
+    const names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
+    const startedAt = changedAt;
     const slot = standby !== undefined && !standby.isDead ? standby : spawnSlot();
     standby = undefined;
     const report = await loadInto(slot);
     const isFirst = generation === 0 && current === undefined && failure === undefined;
     if (isClosing) {
       void slot.worker.terminate();
-    } else if (report.type === "failed" && changed.length > 0 && !isFirst) {
-      // The files changed again while loading: the failure may be a half-written save. The
-      // old code keeps serving and the pending reload decides.
+    } else if (report.type === "failed" && !isFirst && loadedFiles.some((path) => loadedStats.get(path) !== statOf(path))) {
+      // A file changed while it loaded: the failure may be a half-written save, whose last watch
+      // event may not even have arrived. The old code keeps serving; load again.
       void slot.worker.terminate();
+      schedule(loadedFiles.filter((path) => loadedStats.get(path) !== statOf(path)));
     } else if (report.type === "loaded") {
       const old = current;
       current = slot;

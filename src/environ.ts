@@ -26,9 +26,53 @@ export function makeServerInfo(serverName: string, serverPort: number | string, 
   return { serverName, serverPort: String(serverPort), errors: new ErrorOutput(errors), urlScheme: "http" };
 }
 
-// Header names repeat across requests, so their environ keys are memoised; capped because
-// clients choose the names.
-const headerKeys = new Map<string, string>();
+/** The environ key a header name maps to, with the number of the last environ that got it. */
+interface KeySlot {
+  readonly key: string;
+  /** The environ (numbered by environCount) this key was last set in: a repeat within one request shows here. */
+  seen: number;
+  /** Whether the slot is memoised, hence the only slot for its key; an unmemoised one is checked against the environ. */
+  isShared: boolean;
+}
+
+const CONTENT_TYPE: KeySlot = { key: "CONTENT_TYPE", seen: 0, isShared: true };
+const CONTENT_LENGTH: KeySlot = { key: "CONTENT_LENGTH", seen: 0, isShared: true };
+// Header names repeat across requests, so their slots are memoised; capped because clients
+// choose the names. Every name of one key ("Host", "host") shares its key's slot.
+const slotsByName = new Map<string, KeySlot | null>();
+const slotsByKey = new Map<string, KeySlot>([[CONTENT_TYPE.key, CONTENT_TYPE], [CONTENT_LENGTH.key, CONTENT_LENGTH]]);
+let environCount = 0;
+// A client sends the same names in the same order on every request, so the slot found at each
+// position is kept with its name: when the name there is the same as last time, the Map lookup
+// (and its hashing of node's freshly made name string, ~300 instructions a header) is skipped.
+const lastNames: string[] = [];
+const lastSlots: (KeySlot | null)[] = [];
+
+/** The slot of a request header; null for a name that would pose as Content-Type or Content-Length. */
+function headerSlot(name: string): KeySlot | null {
+  let slot = slotsByName.get(name);
+  if (slot === undefined) {
+    const length = name.length;
+    let key: string | undefined;
+    // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix.
+    if (length === 12 && name.toLowerCase() === "content-type") key = "CONTENT_TYPE";
+    else if (length === 14 && name.toLowerCase() === "content-length") key = "CONTENT_LENGTH";
+    else {
+      key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
+      // "Content_Length" would give HTTP_CONTENT_LENGTH, a key PEP 3333 forbids.
+      if (key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE") key = undefined;
+    }
+    slot = key === undefined ? null : (slotsByKey.get(key) ?? { key, seen: 0, isShared: false });
+    if (slotsByName.size < 1024) {
+      slotsByName.set(name, slot);
+      if (slot !== null && !slot.isShared) {
+        slot.isShared = true;
+        slotsByKey.set(slot.key, slot);
+      }
+    }
+  }
+  return slot;
+}
 
 /**
  * The environ key of a request header other than Content-Type and Content-Length: "HTTP_" plus
@@ -36,16 +80,11 @@ const headerKeys = new Map<string, string>();
  * ("Content_Length" → HTTP_CONTENT_LENGTH, a key PEP 3333 forbids).
  */
 export function headerKey(name: string): string | undefined {
-  let key = headerKeys.get(name);
-  if (key === undefined) {
-    key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
-    if (headerKeys.size < 1024) headerKeys.set(name, key);
-  }
-  return key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE" ? undefined : key;
+  const slot = headerSlot(name);
+  return slot === null || slot === CONTENT_TYPE || slot === CONTENT_LENGTH ? undefined : slot.key;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const NEEDS_DECODING = /[%\u0080-\uffff]/;
 
 function hexValue(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;
@@ -54,12 +93,21 @@ function hexValue(code: number): number {
   return -1;
 }
 
+/** Whether the first `end` chars of `raw` hold no "%" and nothing above U+007F (a scan: cheaper than a regex on short paths). */
+function isPlain(raw: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const code = raw.charCodeAt(i);
+    if (code === 0x25 || code > 0x7f) return false;
+  }
+  return true;
+}
+
 /**
  * Percent-decodes a request path. The bytes are read as UTF-8 when valid, else as latin-1 (one
  * char per byte, as PEP 3333 does), so no input throws; a malformed escape such as %ZZ stays as it is.
  */
 export function decodePath(raw: string): string {
-  if (!NEEDS_DECODING.test(raw)) return raw;
+  if (isPlain(raw, raw.length)) return raw;
   const bytes = new Uint8Array(raw.length);
   let length = 0;
   for (let i = 0; i < raw.length; i++) {
@@ -88,16 +136,42 @@ export function decodePath(raw: string): string {
 export function remoteAddress(address: string | undefined): string {
   if (address === undefined) return "";
   // A dual-stack listener reports IPv4 clients as "::ffff:1.2.3.4"; CGI and logs want "1.2.3.4".
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  // The first char is tested first, since plain IPv4 addresses are the common case.
+  return address.charCodeAt(0) === 0x3a && address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+/** REMOTE_ADDR and REMOTE_PORT of one connection. */
+interface Peer {
+  readonly address: string;
+  readonly port: string;
+}
+
+// A connection's peer never changes, and node's remoteAddress and remotePort getters each go
+// through a megamorphic _handle getter (~1k instructions a request for the two), so keep-alive
+// requests reuse the peer their connection's first request found.
+const peers = new WeakMap<object, Peer>();
+
+function peerOf(socket: IncomingMessage["socket"]): Peer {
+  let peer = peers.get(socket);
+  if (peer === undefined) {
+    const address = socket.remoteAddress;
+    peer = { address: remoteAddress(address), port: String(socket.remotePort ?? "") };
+    // A socket that is already closed has no address: ask again next time rather than keep "".
+    if (address !== undefined) peers.set(socket, peer);
+  }
+  return peer;
 }
 
 /** The environ for one node:http request. gw.input reads the request lazily. */
 export function environFromRequest(req: IncomingMessage, server: ServerInfo): Environ {
   const url = req.url ?? "/";
+  // One pass finds the "?" and whether the path needs decodePath at all.
+  let mark = 0;
+  while (mark < url.length && url.charCodeAt(mark) !== 0x3f) mark++;
+  const plain = isPlain(url, mark);
   let path = url;
   let query = "";
-  const mark = url.indexOf("?");
-  if (mark !== -1) {
+  if (mark < url.length) {
     path = url.slice(0, mark);
     query = url.slice(mark + 1);
   }
@@ -106,11 +180,11 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     const slash = path.indexOf("/", path.indexOf("//") + 2);
     path = path.indexOf("//") === -1 ? "/" + path : slash === -1 ? "/" : path.slice(slash);
   }
-  const socket = req.socket;
+  const peer = peerOf(req.socket);
   const environ: Environ = {
     REQUEST_METHOD: req.method ?? "GET",
     SCRIPT_NAME: "",
-    PATH_INFO: decodePath(path),
+    PATH_INFO: plain ? path : decodePath(path),
     QUERY_STRING: query,
     REQUEST_URI: url,
     SERVER_NAME: server.serverName,
@@ -118,8 +192,8 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     SERVER_PROTOCOL: req.httpVersion === "1.1" ? "HTTP/1.1" : "HTTP/" + req.httpVersion,
     SERVER_SOFTWARE,
     GATEWAY_INTERFACE: "CGI/1.1",
-    REMOTE_ADDR: remoteAddress(socket.remoteAddress),
-    REMOTE_PORT: String(socket.remotePort ?? ""),
+    REMOTE_ADDR: peer.address,
+    REMOTE_PORT: peer.port,
     "gw.version": GW_VERSION,
     "gw.url_scheme": server.urlScheme ?? "http",
     "gw.input": new BodyInput(req),
@@ -129,21 +203,34 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     "gw.run_once": false,
     "gw.file_wrapper": fileWrapper,
   };
+  // Wraps before it leaves the small-integer range; a stale match only costs the check below.
+  const stamp = environCount = (environCount + 1) & 0x3fffffff;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const value = raw[i + 1]!;
-    let key: string | undefined;
-    const length = name.length;
-    // PEP 3333: Content-Type and Content-Length have no HTTP_ prefix.
-    if (length === 12 && name.toLowerCase() === "content-type") key = "CONTENT_TYPE";
-    else if (length === 14 && name.toLowerCase() === "content-length") key = "CONTENT_LENGTH";
-    else {
-      key = headerKey(name);
-      if (key === undefined) continue;
+    const at = i >> 1;
+    let slot: KeySlot | null;
+    if (at < lastNames.length && lastNames[at] === name) {
+      slot = lastSlots[at]!;
+    } else {
+      slot = headerSlot(name);
+      if (at < 64) {
+        lastNames[at] = name;
+        lastSlots[at] = slot;
+      }
     }
-    const previous = environ[key];
-    environ[key] = previous === undefined ? value : `${previous as string},${value}`;
+    if (slot === null) continue;
+    const key = slot.key;
+    const value = raw[i + 1]!;
+    // A repeated header is joined with ",". The slot tells whether the key is set already:
+    // reading the environ back is a megamorphic load that misses, ~700 instructions a header.
+    if (slot.seen !== stamp && slot.isShared) {
+      environ[key] = value;
+    } else {
+      const previous = environ[key];
+      environ[key] = previous === undefined ? value : `${previous as string},${value}`;
+    }
+    slot.seen = stamp;
   }
   return environ;
 }

@@ -1,5 +1,7 @@
 // The reference handler: runs one request of an app over a transport (wsgiref.handlers).
 // BaseHandler holds the PEP 3333 rules; its byte-stream and CGI subclasses are in stream-handler.ts.
+// Imported, not the global: node's global Buffer is a getter, a call on every use.
+import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ProtocolError } from "./errors.ts";
@@ -24,8 +26,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
 const DIGITS = /^[0-9]+$/;
 // The lengths of the hop-by-hop names (te, upgrade, trailers, connection, keep-alive,
-// transfer-encoding, proxy-authenticate, proxy-authorization): most names skip the lookup.
-const HOP_BY_HOP_LENGTHS = new Set([2, 7, 8, 10, 17, 18, 19]);
+// transfer-encoding, proxy-authenticate, proxy-authorization) as bits: most names skip the lookup.
+const HOP_BY_HOP_LENGTHS = (1 << 2) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 17) | (1 << 18) | (1 << 19);
 
 
 function byteLength(chunk: Chunk): number {
@@ -57,11 +59,20 @@ function checkValue(name: string, value: string): void {
   if (value.length <= 64 && checkedValues.size < 256) checkedValues.add(value);
 }
 
+/** Whether `text` matches BAD_VALUE; a scan, cheaper than the regex on a short status line. */
+function hasBadChar(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f || code > 0xff) return true;
+  }
+  return false;
+}
+
 /** Parses "200 OK" into 200; PEP 3333: three digits, a space, then the reason phrase. */
 function parseStatus(status: unknown): number {
   if (typeof status === "string" && status.length >= 4 && status.charCodeAt(3) === 0x20) {
     const code = digit(status, 0) * 100 + digit(status, 1) * 10 + digit(status, 2);
-    if (code >= 100 && !BAD_VALUE.test(status)) return code;
+    if (code >= 100 && !hasBadChar(status)) return code;
   }
   throw new ProtocolError(`status must be 3 digits from 100, a space and a latin-1 reason without control characters, like "200 OK" (got ${JSON.stringify(status)})`);
 }
@@ -218,7 +229,7 @@ export abstract class BaseHandler {
         declared = Number(value);
       } else if (length === 6 && name.toLowerCase() === "server") {
         hasServer = true;
-      } else if (HOP_BY_HOP_LENGTHS.has(length) && isHopByHop(name)) {
+      } else if (length < 32 && ((HOP_BY_HOP_LENGTHS >>> length) & 1) === 1 && isHopByHop(name)) {
         throw new ProtocolError(`hop-by-hop header ${name} is the server's business, not the app's (PEP 3333)`);
       }
     }
@@ -314,7 +325,9 @@ export abstract class BaseHandler {
   #sendArray(chunks: readonly unknown[]): void {
     if (chunks.length === 1) {
       const chunk = checkChunk(chunks[0]);
-      if (byteLength(chunk) === 0) this.#endEmpty();
+      // .length, not byteLength: a string is empty exactly when it has no bytes, and #emit
+      // measures the chunk anyway (Buffer.byteLength is a call into C++).
+      if (chunk.length === 0) this.#endEmpty();
       else this.#emit(chunk, true);
       return this.#finish();
     }

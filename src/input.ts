@@ -10,8 +10,8 @@ const NEWLINE = 0x0a;
  * source is pulled one chunk at a time, so a slow app applies backpressure to the client.
  */
 export class BodyInput implements InputStream {
-  // Plain private fields, not #fields: one BodyInput is made per request, and V8 defines
-  // #fields through a slower generic path.
+  // Plain private fields and methods, not #names: one BodyInput is made per request, V8 defines
+  // #fields through a slower generic path, and #methods add a brand to every instance.
   private source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   private iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined;
   private buffer: Uint8Array = EMPTY;
@@ -26,7 +26,7 @@ export class BodyInput implements InputStream {
   }
 
   /** Pulls one more chunk into the buffer; false at the end of the body. */
-  async #fill(): Promise<boolean> {
+  private async fill(): Promise<boolean> {
     if (this.isDone) return false;
     if (this.iterator === undefined) {
       const source = this.source as Partial<AsyncIterable<Uint8Array>> & Partial<Iterable<Uint8Array>>;
@@ -52,7 +52,7 @@ export class BodyInput implements InputStream {
     }
   }
 
-  #take(size: number): Uint8Array {
+  private take(size: number): Uint8Array {
     const out = this.buffer.subarray(0, size);
     this.buffer = this.buffer.subarray(size);
     return out;
@@ -62,8 +62,8 @@ export class BodyInput implements InputStream {
   async read(size?: number): Promise<Uint8Array> {
     const limit = size === undefined || size < 0 ? Infinity : size;
     if (limit === 0) return EMPTY;
-    while (this.buffer.byteLength < limit && (await this.#fill()));
-    return this.#take(Math.min(limit, this.buffer.byteLength));
+    while (this.buffer.byteLength < limit && (await this.fill()));
+    return this.take(Math.min(limit, this.buffer.byteLength));
   }
 
   /** Reads one line, "\n" included, of at most `size` bytes; an empty array at the end. */
@@ -73,10 +73,10 @@ export class BodyInput implements InputStream {
     let scanned = 0;
     for (;;) {
       const at = this.buffer.indexOf(NEWLINE, scanned);
-      if (at !== -1 && at < limit) return this.#take(at + 1);
-      if (this.buffer.byteLength >= limit) return this.#take(limit);
+      if (at !== -1 && at < limit) return this.take(at + 1);
+      if (this.buffer.byteLength >= limit) return this.take(limit);
       scanned = this.buffer.byteLength;
-      if (!(await this.#fill())) return this.#take(this.buffer.byteLength);
+      if (!(await this.fill())) return this.take(this.buffer.byteLength);
     }
   }
 
@@ -95,8 +95,8 @@ export class BodyInput implements InputStream {
 
   /** Yields the body in the chunks it arrives in. */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    if (this.buffer.byteLength > 0) yield this.#take(this.buffer.byteLength);
-    while (await this.#fill()) yield this.#take(this.buffer.byteLength);
+    if (this.buffer.byteLength > 0) yield this.take(this.buffer.byteLength);
+    while (await this.fill()) yield this.take(this.buffer.byteLength);
   }
 }
 

@@ -1,6 +1,6 @@
 // The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
 // a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, IncomingMessage, ServerResponse, STATUS_CODES, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler, runHandler, type NodeHandlerOptions } from "./adapters/node.ts";
@@ -8,6 +8,7 @@ import { environFromRequest, makeServerInfo, remoteAddress, type ServerInfo } fr
 import { UserError } from "./errors.ts";
 import type { TextSink } from "./input.ts";
 import { AccessLog, readyLine } from "./log.ts";
+import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
 import type { App } from "./types.ts";
 
 /** Options for makeServer. */
@@ -53,6 +54,8 @@ export class HttpServer {
   #onClosed: (() => void) | undefined;
   #closed: Promise<void>;
   #shutdownTimeout: number;
+  /** Sockets whose refused request was read again leniently: node's parser is done with them. */
+  #recovered = new WeakSet<Socket>();
   /** One options object for every request's handler: nothing to allocate per request. */
   #handlerOptions: NodeHandlerOptions;
 
@@ -71,6 +74,11 @@ export class HttpServer {
     this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
     httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
     httpServer.on("clientError", (error: Error, socket: Socket) => this.#reject(error, socket));
+    // CONNECT makes a tunnel, which no gw app can be; Python answers it with 501 too.
+    httpServer.on("connect", (req: IncomingMessage, socket: Socket) => {
+      socket.end(`HTTP/1.1 501 ${STATUS_CODES[501]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      this.#log?.log(remoteAddress(socket.remoteAddress) || "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, 501, "-");
+    });
   }
 
   /** The server's base URL, e.g. http://127.0.0.1:8000/. */
@@ -85,6 +93,8 @@ export class HttpServer {
   }
 
   #accept(req: IncomingMessage, res: ServerResponse): void {
+    // node also parses "HTTP/2.0" and HTTP/0.9's bare "GET /"; gw speaks HTTP/1.x only.
+    if (req.httpVersionMajor !== 1) return this.#refuseVersion(req, res);
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
       this.#mode = "idle";
@@ -99,21 +109,59 @@ export class HttpServer {
   }
 
   /**
-   * A request node's parser refused (bad syntax, control characters, headers too large): answer as
-   * node would by default, and log it like http.server does, so the line shows what was sent.
+   * A request node's parser refused (bad syntax, control characters, headers too large). A head
+   * that HTTP/1.x servers have always taken (a lone LF, raw bytes in the target; RFC 9112 §2.2)
+   * is read again leniently and served; the rest is answered as Python's http.server answers it,
+   * and logged the same way, so the line shows what was sent.
    */
   #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+    if (this.#recovered.has(socket)) return;
     if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
-      const code = error.code === "HPE_HEADER_OVERFLOW" ? 431
+      const raw = error.rawPacket;
+      // Only the first head on a connection: then the packet is all that was ever read from it.
+      const head = raw !== undefined && socket.bytesRead === raw.length && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(raw) : undefined;
+      if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
+      // Logged only from the start of a request: a later packet would log a fragment.
+      const text = socket.bytesRead === raw?.length ? raw.subarray(0, 4096).toString("latin1") : undefined;
+      const code = head !== undefined ? head.status
+        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw) ? 414 : 431)
         : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
         : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      socket.write(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\n\r\n`);
-      const raw = error.rawPacket?.subarray(0, 4096).toString("latin1");
-      const end = raw === undefined ? -1 : raw.search(/\r?\n/);
+      socket.write(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const end = text === undefined ? -1 : text.search(/\r?\n/);
       // The log escapes control characters, so a request cannot forge log lines.
-      if (raw !== undefined && end > 0) this.#log?.log(remoteAddress(socket.remoteAddress) || "-", raw.slice(0, end), code, "-");
+      if (text !== undefined && end > 0) this.#log?.log(remoteAddress(socket.remoteAddress) || "-", text.slice(0, end), code, "-");
     }
     socket.destroy(error);
+  }
+
+  /** Serves a leniently read request on its own socket, as the one request of that connection. */
+  #serveRecovered(head: LenientRequest, socket: Socket): void {
+    this.#recovered.add(socket);
+    const req = new IncomingMessage(socket);
+    req.method = head.method;
+    req.url = head.target;
+    req.httpVersionMajor = head.major;
+    req.httpVersionMinor = head.minor;
+    req.httpVersion = `${head.major}.${head.minor}`;
+    req.rawHeaders = head.rawHeaders;
+    if (head.body.length > 0) req.push(head.body);
+    req.push(null);
+    req.complete = true;
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.on("finish", () => {
+      res.detachSocket(socket);
+      socket.destroySoon();
+    });
+    this.#accept(req, res);
+  }
+
+  #refuseVersion(req: IncomingMessage, res: ServerResponse): void {
+    res.shouldKeepAlive = false;
+    res.writeHead(505, { "Content-Length": "0", Connection: "close" }).end();
+    this.#log?.log(remoteAddress(req.socket.remoteAddress) || "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, 505, "-");
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
@@ -191,6 +239,8 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  */
 export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
   const httpServer = createServer({
+    // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
+    maxHeaderSize: MAX_REQUEST_LINE,
     headersTimeout: options.headersTimeout ?? 30_000,
     requestTimeout: options.requestTimeout ?? 300_000,
     keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
@@ -207,4 +257,12 @@ export async function makeServer(host: string, port: number, app: App, options: 
     else httpServer.listen(port, host, onListening);
   });
   return new HttpServer(httpServer, host, app, options);
+}
+
+/** Whether a head too large for the parser is so because of its request line (414, not 431). */
+function isRequestLineTooLong(raw: Buffer | undefined): boolean {
+  if (raw === undefined) return true;
+  const lineEnd = raw.indexOf(0x0a);
+  // The packet may start in the middle of the line; a request line ends in its version.
+  return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE || / HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"));
 }

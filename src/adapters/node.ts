@@ -8,14 +8,20 @@ import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
 
-// Apps send a handful of status strings; their reason phrases are sliced once.
+// Apps send a handful of status strings; their reason phrases are sliced once. The last one is
+// kept apart: an app's status is usually one literal, and comparing it costs less than hashing.
 const reasons = new Map<string, string>();
+let lastStatus = "";
+let lastReason = "";
 function reasonOf(status: string): string {
+  if (status === lastStatus) return lastReason;
   let reason = reasons.get(status);
   if (reason === undefined) {
     reason = status.slice(4);
     if (reasons.size < 256) reasons.set(status, reason);
   }
+  lastStatus = status;
+  lastReason = reason;
   return reason;
 }
 
@@ -72,6 +78,10 @@ export class NodeHandler extends BaseHandler {
   }
 
   protected override abortConnection(): void {
+    // node corks a response's writes until the next tick; what the app already sent goes out
+    // before the cut, so the client sees the partial body (PEP 3333), not an empty reply.
+    const socket = this.res.socket;
+    if (socket !== null) while (socket.writableCorked > 0) socket.uncork();
     this.res.destroy();
   }
 
@@ -109,15 +119,17 @@ export class NodeHandler extends BaseHandler {
  * 500 for another), which must not escape a request listener and bring the process down.
  */
 export function runHandler(handler: BaseHandler, app: App, errors: ErrorStream): void {
-  const report = (error: unknown): void => {
-    errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
-  };
+  // No closure over `errors` unless the response goes async: this runs once a request.
   try {
     const running = handler.run(app);
-    if (running !== undefined) running.catch(report);
+    if (running !== undefined) running.catch((error: unknown) => reportInternalError(errors, error));
   } catch (error) {
-    report(error);
+    reportInternalError(errors, error);
   }
+}
+
+function reportInternalError(errors: ErrorStream, error: unknown): void {
+  errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
 }
 
 /** Options for toNodeListener. */

@@ -11,7 +11,7 @@ const src = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
 const LAYERS: Record<string, number> = {
   "types.ts": 0, "errors.ts": 0, "version.ts": 0,
   "headers.ts": 1, "util.ts": 1, "log.ts": 1, "input.ts": 1,
-  "mime.ts": 1, "pages.ts": 1, "cgi-response.ts": 1, "cgi-script.ts": 1, "cgi-process.ts": 1,
+  "mime.ts": 1, "pages.ts": 1, "request-head.ts": 1, "cgi-response.ts": 1, "cgi-script.ts": 1, "cgi-process.ts": 1,
   "environ.ts": 2, "context.ts": 2, "responses.ts": 2, "validate.ts": 2, "router.ts": 2, "url-path.ts": 2, "http-errors.ts": 2, "mount.ts": 2,
   "handlers.ts": 3, "stream-handler.ts": 3,
   "adapters/node.ts": 4, "adapters/fetch.ts": 4, "adapters/worker.ts": 4, "static.ts": 4, "cgi-runner.ts": 4, "demo.ts": 4,

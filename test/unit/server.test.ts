@@ -8,7 +8,8 @@ import { ERROR_BODY } from "../../src/handlers.ts";
 import { makeServer, type HttpServer, type ServerOptions } from "../../src/server.ts";
 import type { App } from "../../src/types.ts";
 import {
-  CHUNK_SIZE, HELLO, echoBody, gated, hello, largeBody, largeBodyProgress, streaming, throwsBeforeStart,
+  CHUNK_SIZE, FIRST_CHUNK, HELLO, echoBody, echoEnviron, gated, hello, largeBody, largeBodyProgress, streaming,
+  throwsAfterFirstChunk, throwsBeforeStart,
 } from "../fixtures/apps.ts";
 import { recordingSink } from "../helpers/gateways.ts";
 import { RawConnection, WAIT_MS, rawExchange, sendRequest, sleep, waitUntil } from "../fixtures/http-client.ts";
@@ -308,5 +309,100 @@ describe("slow readers", () => {
     expect(headText).toMatch(/^HTTP\/1\.1 200 /);
     expect(headText!.toLowerCase()).toContain(`content-length: ${total}`);
     expect(bodyBytes).toBe(total);
+  });
+});
+
+/** The status line and the body (as UTF-8 text) of a raw HTTP/1.x response. */
+function parseRaw(raw: Buffer): { statusLine: string; body: string } {
+  const end = raw.indexOf("\r\n\r\n");
+  return { statusLine: raw.subarray(0, raw.indexOf("\r\n")).toString("latin1"), body: end === -1 ? "" : raw.subarray(end + 4).toString("utf8") };
+}
+
+describe("requests node's parser refuses", () => {
+  test("a lone LF as line end (RFC 9112 §2.2, wsgiref's own tests send one) reaches the app", async () => {
+    const server = await start(echoEnviron);
+    void server.serveForever();
+    const { statusLine, body } = parseRaw(await rawExchange(server.url, "GET /x?q=1 HTTP/1.0\nHost: h\nX-Thing: 1\n\n"));
+    expect(statusLine).toBe("HTTP/1.1 200 OK");
+    const environ = JSON.parse(body) as Record<string, string>;
+    expect(environ).toMatchObject({ REQUEST_METHOD: "GET", PATH_INFO: "/x", QUERY_STRING: "q=1", SERVER_PROTOCOL: "HTTP/1.0", HTTP_HOST: "h", HTTP_X_THING: "1" });
+  });
+
+  test("raw bytes above 0x7F in the target (test_cp1252_url) give PATH_INFO its bytes", async () => {
+    const server = await start(echoEnviron);
+    void server.serveForever();
+    const latin = JSON.parse(parseRaw(await rawExchange(server.url, Buffer.from("GET /\x80%80 HTTP/1.0\r\n\r\n", "latin1"))).body) as Record<string, string>;
+    expect(latin.PATH_INFO).toBe("/\x80\x80");
+    const utf8 = JSON.parse(parseRaw(await rawExchange(server.url, Buffer.from("GET /\xe2\x82\xac HTTP/1.0\r\n\r\n", "latin1"))).body) as Record<string, string>;
+    expect(utf8.PATH_INFO).toBe("/€");
+  });
+
+  test("a target without its leading slash is served as http.server serves it", async () => {
+    const server = await start(echoEnviron);
+    void server.serveForever();
+    const environ = JSON.parse(parseRaw(await rawExchange(server.url, "GET cgi-bin/x.py HTTP/1.0\r\n\r\n")).body) as Record<string, string>;
+    expect(environ.PATH_INFO).toBe("/cgi-bin/x.py");
+  });
+
+  test("a body that came with a leniently read head reaches gw.input", async () => {
+    const server = await start(echoBody);
+    void server.serveForever();
+    expect(parseRaw(await rawExchange(server.url, "POST /p HTTP/1.0\nContent-Length: 5\n\nhello")).body).toBe("hello");
+  });
+
+  test("unknown methods and CONNECT get 501, HTTP/2.0 and HTTP/0.9 get 505, and each is logged", async () => {
+    const log = recordingSink();
+    const server = await start(hello, { log });
+    void server.serveForever();
+    const cases: [string, string][] = [
+      ["FOO / HTTP/1.0\r\n\r\n", "HTTP/1.1 501 Not Implemented"],
+      ["custom / HTTP/1.0\n\n", "HTTP/1.1 501 Not Implemented"],
+      ["CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n", "HTTP/1.1 501 Not Implemented"],
+      ["GET / HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"],
+      ["GET /\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"],
+      ["GET /x HTTP/1.0\nTransfer-Encoding: chunked\n\n", "HTTP/1.1 400 Bad Request"],
+    ];
+    for (const [request, expected] of cases) {
+      expect(parseRaw(await rawExchange(server.url, request)).statusLine, JSON.stringify(request)).toBe(expected);
+    }
+    await waitUntil("six log lines", () => log.text().split("\n").length > 6);
+    expect(log.text()).toContain('"FOO / HTTP/1.0" 501 -');
+    expect(log.text()).toContain('"CONNECT h:1 HTTP/1.1" 501 -');
+    expect(log.text()).toContain('"GET / HTTP/2.0" 505 -');
+    expect((await sendRequest(server.url, "/ok")).body.toString()).toBe(HELLO);
+  });
+
+  test("a request line over 64 KiB gets 414 (as in Python); too many header bytes get 431", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const longLine = `GET /${"x".repeat(65537)} HTTP/1.0\r\n\r\n`;
+    expect(parseRaw(await rawExchange(server.url, longLine)).statusLine).toBe("HTTP/1.1 414 URI Too Long");
+    const longHeaders = `GET / HTTP/1.1\r\nHost: h\r\n${"X-Pad: " + "y".repeat(1000) + "\r\n"}`.repeat(1) + "X-Big: " + "z".repeat(70000) + "\r\n\r\n";
+    expect(parseRaw(await rawExchange(server.url, longHeaders)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    // A 20 KB URL, longer than node's default head limit, is served.
+    expect((await sendRequest(server.url, `/${"u".repeat(20000)}`)).status).toBe(200);
+  });
+});
+
+describe("errors after the headers", () => {
+  test("what the app sent before failing reaches the client before the cut", async () => {
+    const server = await start(throwsAfterFirstChunk);
+    void server.serveForever();
+    const raw = await rawExchange(server.url, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    const { statusLine, body } = parseRaw(raw);
+    expect(statusLine).toBe("HTTP/1.1 200 OK");
+    expect(body).toContain(FIRST_CHUNK);
+    // Cut, not ended: no last chunk.
+    expect(body.endsWith("0\r\n\r\n")).toBe(false);
+  });
+
+  test("a synchronous write() then a throw: the written bytes still arrive", async () => {
+    const server = await start((_environ, startResponse) => {
+      const write = startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      void write("Some output has been sent");
+      throw new Error("after output");
+    });
+    void server.serveForever();
+    expect(parseRaw(await rawExchange(server.url, "GET / HTTP/1.0\r\n\r\n")).body).toContain("Some output has been sent");
   });
 });

@@ -222,13 +222,14 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     if (slot === null) continue;
     const key = slot.key;
     const value = raw[i + 1]!;
-    // A repeated header is joined with ",". The slot tells whether the key is set already:
+    // A repeated header is joined with "," (wsgiref), Cookie with "; " (RFC 9113 §8.2.3), so
+    // cookie parsers see separate cookies. The slot tells whether the key is set already:
     // reading the environ back is a megamorphic load that misses, ~700 instructions a header.
     if (slot.seen !== stamp && slot.isShared) {
       environ[key] = value;
     } else {
       const previous = environ[key];
-      environ[key] = previous === undefined ? value : `${previous as string},${value}`;
+      environ[key] = previous === undefined ? value : `${previous as string}${key === "HTTP_COOKIE" ? "; " : ","}${value}`;
     }
     slot.seen = stamp;
   }

@@ -148,6 +148,12 @@ describe("environFromRequest", () => {
     expect(environ.HTTP_ACCEPT).toBe("text/html,text/plain,*/*");
   });
 
+  test("repeated Cookie headers are joined with '; ', so each cookie stays its own", () => {
+    const environ = environFromRequest(fakeRequest({ rawHeaders: ["Cookie", "a=1", "cookie", "b=2", "Accept", "x"] }), server());
+    expect(environ.HTTP_COOKIE).toBe("a=1; b=2");
+    expect(environ.HTTP_ACCEPT).toBe("x");
+  });
+
   test("Content-Type and Content-Length have no HTTP_ prefix", () => {
     const environ = environFromRequest(fakeRequest({
       rawHeaders: ["content-type", "application/json", "Content-Length", "42"],

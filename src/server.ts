@@ -76,8 +76,8 @@ export class HttpServer {
     httpServer.on("clientError", (error: Error, socket: Socket) => this.#reject(error, socket));
     // CONNECT makes a tunnel, which no gw app can be; Python answers it with 501 too.
     httpServer.on("connect", (req: IncomingMessage, socket: Socket) => {
-      socket.end(`HTTP/1.1 501 ${STATUS_CODES[501]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      this.#log?.log(remoteAddress(socket.remoteAddress) || "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, 501, "-");
+      socket.end(refusal(501));
+      this.#logRefusal(socket, requestLineOf(req), 501);
     });
   }
 
@@ -117,20 +117,19 @@ export class HttpServer {
   #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
     if (this.#recovered.has(socket)) return;
     if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
+      // Only the first head on a connection is read again or logged: then the packet is all that
+      // was ever read from it, where a later packet would hold a fragment.
       const raw = error.rawPacket;
-      // Only the first head on a connection: then the packet is all that was ever read from it.
-      const head = raw !== undefined && socket.bytesRead === raw.length && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(raw) : undefined;
+      const first = raw !== undefined && socket.bytesRead === raw.length ? raw : undefined;
+      const head = first !== undefined && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(first) : undefined;
       if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
-      // Logged only from the start of a request: a later packet would log a fragment.
-      const text = socket.bytesRead === raw?.length ? raw.subarray(0, 4096).toString("latin1") : undefined;
       const code = head !== undefined ? head.status
         : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw) ? 414 : 431)
         : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
         : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      socket.write(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      const end = text === undefined ? -1 : text.search(/\r?\n/);
-      // The log escapes control characters, so a request cannot forge log lines.
-      if (text !== undefined && end > 0) this.#log?.log(remoteAddress(socket.remoteAddress) || "-", text.slice(0, end), code, "-");
+      socket.write(refusal(code));
+      const requestLine = head !== undefined ? head.requestLine : first === undefined ? "" : firstLineOf(first);
+      if (requestLine !== "") this.#logRefusal(socket, requestLine, code);
     }
     socket.destroy(error);
   }
@@ -161,7 +160,12 @@ export class HttpServer {
   #refuseVersion(req: IncomingMessage, res: ServerResponse): void {
     res.shouldKeepAlive = false;
     res.writeHead(505, { "Content-Length": "0", Connection: "close" }).end();
-    this.#log?.log(remoteAddress(req.socket.remoteAddress) || "-", `${req.method} ${req.url} HTTP/${req.httpVersion}`, 505, "-");
+    this.#logRefusal(req.socket, requestLineOf(req), 505);
+  }
+
+  /** Logs a request that never reached the app; the log escapes control characters, so a request cannot forge lines. */
+  #logRefusal(socket: Socket, requestLine: string, code: number): void {
+    this.#log?.log(remoteAddress(socket.remoteAddress) || "-", requestLine, code, "-");
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
@@ -257,6 +261,22 @@ export async function makeServer(host: string, port: number, app: App, options: 
     else httpServer.listen(port, host, onListening);
   });
   return new HttpServer(httpServer, host, app, options);
+}
+
+/** The whole response to a request refused before it reached the app: the last on its connection. */
+function refusal(code: number): string {
+  return `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+}
+
+function requestLineOf(req: IncomingMessage): string {
+  return `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+}
+
+/** The request line at the start of a packet node refused; "" when none ends within 4 KiB. */
+function firstLineOf(packet: Buffer): string {
+  const text = packet.subarray(0, 4096).toString("latin1");
+  const end = text.search(/\r?\n/);
+  return end > 0 ? text.slice(0, end) : "";
 }
 
 /** Whether a head too large for the parser is so because of its request line (414, not 431). */

@@ -8,21 +8,16 @@ import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
 
-// Apps send a handful of status strings; their reason phrases are sliced once. The last one is
-// kept apart: an app's status is usually one literal, and comparing it costs less than hashing.
-const reasons = new Map<string, string>();
+// An app's status is usually one literal, the same string every time: the reason phrase of the
+// last one is kept, and comparing costs less than slicing anew.
 let lastStatus = "";
 let lastReason = "";
 function reasonOf(status: string): string {
-  if (status === lastStatus) return lastReason;
-  let reason = reasons.get(status);
-  if (reason === undefined) {
-    reason = status.slice(4);
-    if (reasons.size < 256) reasons.set(status, reason);
+  if (status !== lastStatus) {
+    lastStatus = status;
+    lastReason = status.slice(4);
   }
-  lastStatus = status;
-  lastReason = reason;
-  return reason;
+  return lastReason;
 }
 
 /** Options for NodeHandler. */

@@ -103,11 +103,10 @@ function isPlain(raw: string, end: number): boolean {
 }
 
 /**
- * Percent-decodes a request path. The bytes are read as UTF-8 when valid, else as latin-1 (one
- * char per byte, as PEP 3333 does), so no input throws; a malformed escape such as %ZZ stays as it is.
+ * Percent-decodes a request path into its bytes; a malformed escape such as %ZZ stays as it is.
+ * Node hands the request line over as latin-1, so every other code unit is one byte.
  */
-export function decodePath(raw: string): string {
-  if (isPlain(raw, raw.length)) return raw;
+export function percentDecodeBytes(raw: string): Uint8Array {
   const bytes = new Uint8Array(raw.length);
   let length = 0;
   for (let i = 0; i < raw.length; i++) {
@@ -121,15 +120,23 @@ export function decodePath(raw: string): string {
         continue;
       }
     }
-    // Node hands the request line over as latin-1, so every code unit here is one byte.
     bytes[length++] = code & 0xff;
   }
-  const view = bytes.subarray(0, length);
+  return bytes.subarray(0, length);
+}
+
+/** Bytes as text: UTF-8 when valid, else latin-1 (one char per byte, as PEP 3333 does). */
+export function textOfBytes(bytes: Uint8Array): string {
   try {
-    return utf8.decode(view);
+    return utf8.decode(bytes);
   } catch {
-    return Buffer.from(view).toString("latin1");
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
   }
+}
+
+/** Percent-decodes a request path to text (textOfBytes), so no input throws. */
+export function decodePath(raw: string): string {
+  return isPlain(raw, raw.length) ? raw : textOfBytes(percentDecodeBytes(raw));
 }
 
 /** A client address for REMOTE_ADDR: "::ffff:1.2.3.4" (IPv4 on a dual-stack listener) becomes "1.2.3.4". */

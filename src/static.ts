@@ -9,7 +9,8 @@ import { STATUS_CODES } from "node:http";
 import { UserError } from "./errors.ts";
 import { guessType } from "./mime.ts";
 import { errorPage, listingPage, type ListingEntry } from "./pages.ts";
-import { bytesToText, isInside, quoteBytes, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
+import { bytesToText, isInside, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
+import { quoteBytes } from "./util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "./types.ts";
 
 /** Options for staticApp. */

@@ -30,17 +30,29 @@ function safeTable(extra: string): boolean[] {
 const SCRIPT_NAME_SAFE = safeTable("/");
 const PATH_INFO_SAFE = safeTable("/;=,");
 
+const HEX = "0123456789ABCDEF";
+
+/** Percent-encodes a byte string (one char per byte) except the safe bytes. */
+function quoteByteString(bytes: string, safe: readonly boolean[]): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const code = bytes.charCodeAt(i);
+    out += code < 128 && safe[code] === true ? bytes[i] : "%" + HEX[(code >> 4) & 15] + HEX[code & 15];
+  }
+  return out;
+}
+
 /**
  * Percent-encodes the UTF-8 bytes of `text` except the safe ones. wsgiref encodes latin-1, which
  * cannot hold a JS string's code points above U+00FF; so "/späm" becomes "/sp%C3%A4m", not "/sp%E4m".
  */
 function quote(text: string, safe: readonly boolean[]): string {
-  let out = "";
-  for (const byte of Buffer.from(text, "utf8")) {
-    if (byte < 128 && safe[byte] === true) out += String.fromCharCode(byte);
-    else out += byte < 16 ? `%0${byte.toString(16).toUpperCase()}` : `%${byte.toString(16).toUpperCase()}`;
-  }
-  return out;
+  return quoteByteString(Buffer.from(text, "utf8").toString("latin1"), safe);
+}
+
+/** Percent-encodes a byte string for a URL path, leaving unreserved characters and "/" (urllib's quote). */
+export function quoteBytes(bytes: string): string {
+  return quoteByteString(bytes, SCRIPT_NAME_SAFE);
 }
 
 /** The app's base URI: scheme, host (HTTP_HOST, else SERVER_NAME plus any non-default port) and quoted SCRIPT_NAME. */

@@ -1,7 +1,7 @@
 // From request paths to files: decoding exactly once, resolving dot segments, refusing escapes.
 import { describe, expect, test } from "vitest";
-import { bytesToText, bytesToVariable, isInside, quoteBytes, requestPath, splitPath, toFsPath } from "../../src/url-path.ts";
-import { setupTestingDefaults } from "../../src/util.ts";
+import { bytesToText, bytesToVariable, isInside, requestPath, splitPath, toFsPath } from "../../src/url-path.ts";
+import { quoteBytes, setupTestingDefaults } from "../../src/util.ts";
 
 describe("splitPath", () => {
   test.each([

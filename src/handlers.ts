@@ -5,7 +5,7 @@ import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ProtocolError } from "./errors.ts";
-import { FileWrapper, isHopByHop, isThenable } from "./util.ts";
+import { FileWrapper, isHopByHop, isThenable, mayHaveBody } from "./util.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "./types.ts";
 
 /**
@@ -30,7 +30,8 @@ const DIGITS = /^[0-9]+$/;
 const HOP_BY_HOP_LENGTHS = (1 << 2) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 17) | (1 << 18) | (1 << 19);
 
 
-function byteLength(chunk: Chunk): number {
+/** A chunk's size in bytes (a string counts as UTF-8). */
+export function byteLength(chunk: Chunk): number {
   return typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
 }
 
@@ -102,11 +103,6 @@ function checkPair(at: number, name: string, value: string): void {
     lastNames[at] = name;
     lastValues[at] = value;
   }
-}
-
-/** Whether a response with this status may carry a body (RFC 9110 §6.4.1). */
-function mayHaveBody(code: number): boolean {
-  return code >= 200 && code !== 204 && code !== 304;
 }
 
 /**

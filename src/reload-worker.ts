@@ -4,7 +4,7 @@ import * as nodeModule from "node:module";
 import { fileURLToPath } from "node:url";
 import { parentPort } from "node:worker_threads";
 import { PortHandler, portInput, type ToWorker } from "./adapters/worker.ts";
-import { ValidationError } from "./errors.ts";
+import { UserError, ValidationError } from "./errors.ts";
 import { GW_VERSION } from "./environ.ts";
 import { ErrorOutput } from "./input.ts";
 import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
@@ -18,7 +18,7 @@ export type Command = { type: "load"; spec: string; cwd: string; shouldValidate:
 /** What a worker reports about loading the app. */
 export type LoadReport =
   | { type: "loaded"; files: string[] }
-  | { type: "failed"; name: string; message: string; stack: string; files: string[]; isUserError: boolean };
+  | { type: "failed"; message: string; stack: string; files: string[]; isUserError: boolean };
 
 const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -66,11 +66,10 @@ async function load(command: Command): Promise<LoadReport> {
     const failure = error instanceof Error ? error : new Error(String(error));
     return {
       type: "failed",
-      name: failure.name,
       message: failure.message,
       stack: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause),
       files: loadedUserFiles(),
-      isUserError: failure.name === "UserError",
+      isUserError: failure instanceof UserError,
     };
   }
 }

@@ -34,7 +34,7 @@ export interface ReloaderOptions {
   /** Restyles each access-log line (colour by status on a terminal). */
   decorateLog?: (line: string, status: number | string) => string;
   /** Decorates notices (colour); identity by default. */
-  style?: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  style: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
   /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
@@ -44,8 +44,6 @@ export interface ReloaderOptions {
 /** A running dev server: the HTTP server plus a way to stop it all. */
 export interface Reloader {
   server: HttpServer;
-  /** Resolves once the first load finished (well or not). */
-  ready: Promise<void>;
   /** Stops accepting, finishes in-flight requests, ends the workers and the watcher. */
   close(): Promise<void>;
 }
@@ -65,7 +63,6 @@ interface Failure {
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
 const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_PATH = "/__gw__/state";
-const plain = { dim: (t: string) => t, red: (t: string) => t, green: (t: string) => t, yellow: (t: string) => t };
 
 
 /** The user's files named in a stack, with the first one's file:line. */
@@ -103,7 +100,7 @@ function isIgnored(path: string): boolean {
  * Client connections belong to the main thread, so none is refused or reset by a reload.
  */
 export async function startReloader(options: ReloaderOptions): Promise<Reloader> {
-  const style = options.style ?? plain;
+  const style = options.style;
   const stderr = options.stderr;
   const debounce = options.debounce ?? 30;
   let current: Slot | undefined;
@@ -111,8 +108,6 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   let failure: Failure | undefined;
   let generation = 0;
   let isClosing = false;
-  let firstLoad: (() => void) | undefined;
-  const ready = new Promise<void>((resolve) => (firstLoad = resolve));
 
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
@@ -156,7 +151,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       };
       const onExit = (): void => {
         slot.worker.off("message", onMessage);
-        resolve({ type: "failed", name: "Error", message: "the app's worker ended while loading", stack: "", files: [], isUserError: false });
+        resolve({ type: "failed", message: "the app's worker ended while loading", stack: "", files: [], isUserError: false });
       };
       slot.worker.on("message", onMessage);
       slot.worker.on("exit", onExit);
@@ -211,25 +206,29 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     }
     const paths = changed;
     changed = [];
+    const loadedFiles = [...new Set([appFile, ...paths.filter((path) => isAbsolute(path))])];
+    const seen = new Map(loadedFiles.map((path) => [path, statOf(path)]));
     // One save can deliver its last watch event after the load it caused has already read the
     // file; a file whose stat is the one the previous load saw needs no second reload.
-    if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === statOf(path))) return;
-    const loadedFiles = [...new Set([appFile, ...paths.filter((path) => isAbsolute(path))])];
-    for (const path of loadedFiles) loadedStats.set(path, statOf(path));
+    if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === seen.get(path))) return;
+    for (const [path, stat] of seen) loadedStats.set(path, stat);
     isReloading = true;
     const names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
     const startedAt = changedAt;
-    const slot = standby !== undefined && !standby.isDead ? standby : spawnSlot();
+    // A standby whose worker ended is gone already: its exit handler clears `standby`.
+    const slot = standby ?? spawnSlot();
     standby = undefined;
     const report = await loadInto(slot);
-    const isFirst = generation === 0 && current === undefined && failure === undefined;
+    // Every load that lands (well or not) counts a generation.
+    const isFirst = generation === 0;
+    const changedMeanwhile = report.type === "failed" && !isFirst ? loadedFiles.filter((path) => seen.get(path) !== statOf(path)) : [];
     if (isClosing) {
       void slot.worker.terminate();
-    } else if (report.type === "failed" && !isFirst && loadedFiles.some((path) => loadedStats.get(path) !== statOf(path))) {
+    } else if (changedMeanwhile.length > 0) {
       // A file changed while it loaded: the failure may be a half-written save, whose last watch
       // event may not even have arrived. The old code keeps serving; load again.
       void slot.worker.terminate();
-      schedule(loadedFiles.filter((path) => loadedStats.get(path) !== statOf(path)));
+      schedule(changedMeanwhile);
     } else if (report.type === "loaded") {
       const old = current;
       current = slot;
@@ -256,7 +255,6 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     if (isFirst) {
       await watcherReady;
       stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
-      firstLoad?.();
     }
     if (!isClosing) standby = spawnSlot();
     isReloading = false;
@@ -322,7 +320,6 @@ setInterval(async () => {
 
   return {
     server,
-    ready,
     async close(): Promise<void> {
       isClosing = true;
       clearTimeout(timer);

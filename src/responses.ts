@@ -2,7 +2,7 @@
 // JSON and streams, with the context's status and headers; an HttpError becomes its own response.
 import { storage, type RequestContext } from "./context.ts";
 import { HttpError } from "./http-errors.ts";
-import { FileWrapper } from "./util.ts";
+import { FileWrapper, mayHaveBody } from "./util.ts";
 import type { Body, Chunk, HeaderPair, StartResponse } from "./types.ts";
 
 /** A handler's promise to be sent as JSON: see json(). */
@@ -44,7 +44,7 @@ function start(context: RequestContext, startResponse: StartResponse, isJson: bo
   if (!hasType) {
     const code = Number(shared.status.slice(0, 3));
     // RFC 9110 §15.3.5, §15.4.5: 204 and 304 carry no content, so no type either.
-    if (code >= 200 && code !== 204 && code !== 304) headers.push(["Content-Type", isJson ? JSON_TYPE : shared.contentType]);
+    if (mayHaveBody(code)) headers.push(["Content-Type", isJson ? JSON_TYPE : shared.contentType]);
   }
   startResponse(shared.status, headers);
 }

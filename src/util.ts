@@ -12,6 +12,11 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as PromiseLike<unknown>).then === "function";
 }
 
+/** Whether a response with this status may carry a body (RFC 9110 §6.4.1): not 1xx, 204 or 304. */
+export function mayHaveBody(code: number): boolean {
+  return code >= 200 && code !== 204 && code !== 304;
+}
+
 /** The guessed gw.url_scheme: "https" when the HTTPS variable is "on", "yes" or "1", else "http". */
 export function guessScheme(environ: Readonly<Record<string, unknown>>): "http" | "https" {
   const https = environ.HTTPS;

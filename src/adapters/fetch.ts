@@ -4,6 +4,7 @@
 import { STATUS_CODES } from "node:http";
 import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
 import { decodePath, GW_VERSION, headerKey, remoteAddress } from "../environ.ts";
+import { runHandler } from "./node.ts";
 import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.ts";
 import { fileWrapper, isHopByHop, requestUri } from "../util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
@@ -261,23 +262,11 @@ export class FetchResponseHandler extends BaseHandler {
 export function toFetchHandler(app: App, options: FetchHandlerOptions = {}): FetchHandler {
   const errors = new ErrorOutput(options.errors ?? process.stderr);
   const limit = options.highWaterMark ?? BUFFER_LIMIT;
-  const report = (error: unknown): void => {
-    errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
-  };
   return (request, info) =>
     new Promise<Response>((resolve) => {
       const handler = new FetchResponseHandler(request, environFromFetch(request, info, errors), errors, resolve, limit);
       // A handler rethrows only on a double fault; the host still gets a Response (cut or 500).
-      try {
-        const running = handler.run(app);
-        if (running !== undefined) {
-          running.catch(report);
-          return;
-        }
-      } catch (error) {
-        report(error);
-      }
-      handler.materialize();
+      if (!runHandler(handler, app, errors)) handler.materialize();
     });
 }
 
@@ -386,13 +375,6 @@ function headersOf(response: Response): HeaderPair[] {
   return headers;
 }
 
-/** The body for a bodiless HEAD answer: one byte the gateway stops at and never sends. */
-const HEAD_PLACEHOLDER: Body = {
-  async *[Symbol.asyncIterator]() {
-    yield " ";
-  },
-};
-
 type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
 
 const TICK = Symbol("tick");
@@ -462,14 +444,9 @@ export function fromFetchHandler(handler: FetchLike): App {
     }
     startResponse(statusLineOf(response), headersOf(response));
     const stream = response.body;
-    if (stream === null) {
-      // A HEAD-aware handler (Hono) answers HEAD with GET's headers and no body, so the length is
-      // unknown. An empty body would get "Content-Length: 0"; a placeholder chunk, which the
-      // gateway never sends for HEAD (SPEC §5.4), leaves the length open instead.
-      const isOpen = environ.REQUEST_METHOD === "HEAD" && !response.headers.has("content-length") && response.status >= 200 &&
-        response.status !== 204 && response.status !== 304;
-      return isOpen ? HEAD_PLACEHOLDER : [];
-    }
+    // A HEAD-aware handler (Hono) answers HEAD with GET's headers and no body: the gateway then
+    // claims no length rather than "Content-Length: 0" (SPEC §5.4).
+    if (stream === null) return [];
     const reader = stream.getReader();
     const first = await reader.read();
     if (first.done === true) return [];

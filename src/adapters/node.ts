@@ -110,17 +110,22 @@ export class NodeHandler extends BaseHandler {
 }
 
 /**
- * Runs `app` on `handler`. A handler rethrows only on a double fault (an error while sending the
- * 500 for another), which must not escape a request listener and bring the process down.
+ * Runs `app` on `handler`; true when the response goes on asynchronously. A handler rethrows
+ * only on a double fault (an error while sending the 500 for another), which must not escape a
+ * request listener and bring the process down.
  */
-export function runHandler(handler: BaseHandler, app: App, errors: ErrorStream): void {
+export function runHandler(handler: BaseHandler, app: App, errors: ErrorStream): boolean {
   // No closure over `errors` unless the response goes async: this runs once a request.
   try {
     const running = handler.run(app);
-    if (running !== undefined) running.catch((error: unknown) => reportInternalError(errors, error));
+    if (running !== undefined) {
+      running.catch((error: unknown) => reportInternalError(errors, error));
+      return true;
+    }
   } catch (error) {
     reportInternalError(errors, error);
   }
+  return false;
 }
 
 function reportInternalError(errors: ErrorStream, error: unknown): void {

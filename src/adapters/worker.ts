@@ -2,7 +2,7 @@
 // side (an App that forwards each request), PortHandler the worker side (a handler whose transport
 // is a message port). The dev server's reloader swaps workers under live connections this way.
 import type { MessagePort, Worker } from "node:worker_threads";
-import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
+import { BaseHandler, BUFFER_LIMIT, byteLength } from "../handlers.ts";
 import { BodyInput } from "../input.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
@@ -58,11 +58,6 @@ export class WorkerBridge {
   constructor(worker: Worker) {
     this.#worker = worker;
     worker.on("message", (message: FromWorker | { type: string }) => this.#receive(message as FromWorker));
-  }
-
-  /** Requests in flight on this worker. */
-  get inFlight(): number {
-    return this.#pending.size;
   }
 
   /** Resolves once no request is in flight. */
@@ -141,7 +136,7 @@ export class WorkerBridge {
       for (;;) {
         const chunk = pending.chunks.shift();
         if (chunk !== undefined) {
-          this.#post({ type: "ack", id, bytes: typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength });
+          this.#post({ type: "ack", id, bytes: byteLength(chunk) });
           return { done: false, value: chunk };
         }
         if (pending.error !== undefined) throw pending.error;
@@ -188,7 +183,7 @@ export class PortHandler extends BaseHandler {
 
   protected override sendData(chunk: Chunk): boolean {
     this.#post({ type: "data", id: this.#id, chunk });
-    this.#unacked += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
+    this.#unacked += byteLength(chunk);
     return this.#unacked < BUFFER_LIMIT;
   }
 

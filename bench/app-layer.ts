@@ -1,10 +1,11 @@
 // The app layer's half of `npm run bench`, each pair in the same run with alternating rounds:
 // a 50-route application against the bare hello app, toNodeListener inside http.createServer
 // against makeServer, and a Hono app through fromFetchHandler against @hono/node-server.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { hasWrk, median, pinned, wrkRate } from "./common.ts";
 
 /** Options for benchAppLayer. */
 export interface AppLayerOptions {
@@ -49,13 +50,6 @@ const PAIRS: Pair[] = [
 ];
 
 const CONNECTIONS = 50;
-const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
-const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
-
-// Server on CPU 0, load on CPU 1, as bench/run.ts does, so they do not fight over one core.
-function pinned(cpu: number, command: string, commandArgs: string[]): [string, string[]] {
-  return hasTaskset ? ["taskset", ["-c", String(cpu), command, ...commandArgs]] : [command, commandArgs];
-}
 
 async function startServer(side: Side): Promise<{ child: ChildProcess; port: number }> {
   const [command, commandArgs] = pinned(0, process.execPath, [join(import.meta.dirname, "servers.ts"), side.impl, side.scenario]);
@@ -75,25 +69,10 @@ async function stopServer(child: ChildProcess): Promise<void> {
 
 async function load(port: number, path: string, seconds: number): Promise<number> {
   const url = `http://127.0.0.1:${port}${path}`;
-  if (hasWrk) {
-    const child = spawn(...pinned(1, "wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, url]), { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (data: Buffer) => (out += data));
-    await once(child, "exit");
-    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-    if (errors) process.stderr.write(`  wrk reported: ${errors[0]}\n`);
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    if (!rps) throw new Error(`could not read wrk's output:\n${out}`);
-    return Number(rps[1]);
-  }
+  if (hasWrk) return wrkRate(url, { connections: CONNECTIONS, seconds });
   const { default: autocannon } = await import("autocannon");
   const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds });
   return result.requests.average;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**

@@ -5,10 +5,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request, Agent } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { freePort } from "./common.ts";
 
 const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
 
@@ -25,15 +25,6 @@ createServer((_req, res) => {
   res.writeHead(200, { "Content-Type": "text/plain" });
   res.end(${JSON.stringify(body)});
 }).listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening on " + process.env.PORT));\n`;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 interface Side {

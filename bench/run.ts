@@ -2,13 +2,14 @@
 // alternating rounds, and prints requests/s and the ratio. Load comes from wrk when installed,
 // else autocannon. Options: --seconds N (per round, default 2), --rounds N (default 7), --only NAME,
 // --tool wrk|autocannon.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { hasTaskset, hasWrk, median, pinned, wrkRate } from "./common.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -20,13 +21,6 @@ const { values: args } = parseArgs({
 });
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
-const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
-// On Linux, pin the server to CPU 0 and the load generator to CPU 1, so they do not fight over
-// one core and rounds vary less.
-const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
-function pinned(cpu: number, command: string, commandArgs: string[]): [string, string[]] {
-  return hasTaskset ? ["taskset", ["-c", String(cpu), command, ...commandArgs]] : [command, commandArgs];
-}
 const tool = args.tool ?? (hasWrk ? "wrk" : "autocannon");
 
 interface Scenario {
@@ -73,19 +67,7 @@ function wrkScript(scenario: Scenario): string | undefined {
 
 async function load(scenario: Scenario, port: number, duration: number): Promise<number> {
   const url = `http://127.0.0.1:${port}/`;
-  if (tool === "wrk") {
-    const script = wrkScript(scenario);
-    const wrkArgs = ["-t1", `-c${scenario.connections}`, `-d${duration}s`, ...(script ? ["-s", script] : []), url];
-    const child = spawn(...pinned(1, "wrk", wrkArgs), { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (data: Buffer) => (out += data));
-    await once(child, "exit");
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-    if (errors) process.stderr.write(`  wrk reported: ${errors[0]}\n`);
-    if (!rps) throw new Error(`could not read wrk's output:\n${out}`);
-    return Number(rps[1]);
-  }
+  if (tool === "wrk") return wrkRate(url, { connections: scenario.connections, seconds: duration, script: wrkScript(scenario) });
   const { default: autocannon } = await import("autocannon");
   const result = await autocannon({
     url,
@@ -95,11 +77,6 @@ async function load(scenario: Scenario, port: number, duration: number): Promise
     body: scenario.bodyBytes ? Buffer.alloc(scenario.bodyBytes, "x") : undefined,
   });
   return result.requests.average;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 const rows: string[][] = [];

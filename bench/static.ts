@@ -5,10 +5,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { freePort, hasWrk, median, pinned, wrkRate } from "./common.ts";
 
 const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
 
@@ -34,14 +35,7 @@ const SCENARIOS: Scenario[] = [
   { title: "listing of 1,000 files, 16 clients", path: "/many/", connections: 16, target: 1 },
 ];
 
-const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
-const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
-
-// Server on CPU 0, load generator on CPU 1 (as bench/run.ts does); CGI children inherit CPU 0.
-function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
-  return hasTaskset ? ["taskset", ["-c", String(cpu), command, ...args]] : [command, args];
-}
 
 function makeTree(): string {
   const root = mkdtempSync(join(tmpdir(), "gw-bench-static-"));
@@ -55,14 +49,6 @@ function makeTree(): string {
   mkdirSync(join(root, "many"));
   for (let i = 0; i < 1000; i++) writeFileSync(join(root, "many", `file-${String(i).padStart(4, "0")}.txt`), "");
   return root;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 async function waitForPort(port: number, child: ChildProcess, timeout: number = 10_000): Promise<void> {
@@ -83,6 +69,7 @@ async function waitForPort(port: number, child: ChildProcess, timeout: number = 
   throw new Error(`nothing listened on port ${port} within ${timeout} ms`);
 }
 
+// Both servers run on CPU 0, where their CGI children inherit it; wrk runs on CPU 1.
 async function startPython(root: string): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const [command, args] = pinned(0, "python3", ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(port), "--directory", root]);
@@ -118,15 +105,14 @@ async function stop(child: ChildProcess): Promise<void> {
 async function load(port: number, scenario: Scenario, seconds: number): Promise<number> {
   const url = `http://127.0.0.1:${port}${scenario.path}`;
   if (hasWrk) {
-    const child = spawn(...pinned(1, "wrk", ["-t1", `-c${scenario.connections}`, `-d${seconds}s`, url]), { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (data: Buffer) => (out += data));
-    await once(child, "exit");
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    if (!rps) throw new Error(`could not read wrk's output:\n${out}`);
-    const failures = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-    if (failures) process.stderr.write(`  ${scenario.path} on port ${port}: ${failures[1]} responses were not 2xx/3xx\n`);
-    return Number(rps[1]);
+    return wrkRate(url, {
+      connections: scenario.connections,
+      seconds,
+      report(out) {
+        const failures = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+        if (failures) process.stderr.write(`  ${scenario.path} on port ${port}: ${failures[1]} responses were not 2xx/3xx\n`);
+      },
+    });
   }
   const { default: autocannon } = await import("autocannon");
   const result = await autocannon({ url, connections: scenario.connections, duration: seconds });
@@ -141,11 +127,6 @@ async function check(port: number, path: string): Promise<void> {
   let size = 0;
   for await (const chunk of response) size += (chunk as Buffer).byteLength;
   if (response.statusCode !== 200 || size === 0) throw new Error(`GET ${path} on port ${port}: status ${response.statusCode}, ${size} bytes`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**

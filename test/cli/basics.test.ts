@@ -1,9 +1,8 @@
 // gw's command line from the outside: help, version, the ready line, PORT, the access log and the demo.
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ROOT, runGw, startGw, tempApp, textApp, type TempApp } from "../helpers/gw.ts";
+import { freePort, ROOT, runGw, startGw, tempApp, textApp, type TempApp } from "../helpers/gw.ts";
 
 const ACCESS_LINE = /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4} \d\d:\d\d:\d\d\] "GET \/x\?y HTTP\/1\.1" 200 (\d+)$/;
 const ESC = "\x1b";
@@ -13,18 +12,6 @@ beforeAll(() => {
   app = tempApp({ "app.ts": textApp("hello from app.ts, ünïcode\n") });
 });
 afterAll(() => app.remove());
-
-/** A port that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe.concurrent("help and version", () => {
   test("gw --help exits 0 and lists the commands", async () => {

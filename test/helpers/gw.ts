@@ -2,6 +2,7 @@
 // (waits for the ready line), runGw for commands that run to completion, tempApp for app folders.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -218,6 +219,18 @@ export function tempApp(files: Record<string, string>, prefix: string = "gw-cli-
   const write = (name: string, content: string): void => writeFileSync(join(dir, name), content);
   for (const [name, content] of Object.entries(files)) write(name, content);
   return { dir, path: (name) => join(dir, name), write, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Calls `attempt` until `isDone(result)` holds (errors count as not done), or throws after `timeout` ms. */

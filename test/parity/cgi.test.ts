@@ -4,13 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { request } from "node:http";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { chmodSync, cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { sleep } from "../fixtures/http-client.ts";
-import { ROOT, startGw, type GwServer } from "../helpers/gw.ts";
+import { freePort, pollUntil, ROOT, startGw, type GwServer } from "../helpers/gw.ts";
 
 /**
  * A copy of fixtures/ that anyone may read: http.server running as root drops to the `nobody`
@@ -47,14 +46,6 @@ function ask(port: number, path: string, method: string = "GET", body?: string):
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
 describe.skipIf(!hasPython)("parity with python3 -m http.server --cgi", () => {
   let python: ChildProcess;
   let pythonPort: number;
@@ -66,15 +57,11 @@ describe.skipIf(!hasPython)("parity with python3 -m http.server --cgi", () => {
     pythonPort = await freePort();
     python = spawn("python3", ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(pythonPort), "--directory", FIXTURES], { stdio: "ignore" });
     gw = await startGw(["serve", "--cgi", "--directory", FIXTURES, "--port", "0", "--quiet"]);
-    for (let tries = 0; tries < 100; tries++) {
-      const isUp = await new Promise<boolean>((resolve) => {
-        const socket = connect(pythonPort, "127.0.0.1", () => (socket.destroy(), resolve(true)));
-        socket.on("error", () => resolve(false));
-      });
-      if (isUp) return;
-      await sleep(50);
-    }
-    throw new Error("python3 -m http.server did not start");
+    const connects = (): Promise<boolean> => new Promise((resolve) => {
+      const socket = connect(pythonPort, "127.0.0.1", () => (socket.destroy(), resolve(true)));
+      socket.on("error", () => resolve(false));
+    });
+    await pollUntil("python3 -m http.server to accept a connection", connects, (isUp) => isUp);
   }, 20_000);
 
   afterAll(async () => {

@@ -89,7 +89,7 @@ export class ScriptProcess {
 
   /** Writes a note about the script to the error stream: `gw: CGI /cgi-bin/x.sh: ...`. */
   log(message: string): void {
-    this.#options.errors.write(`gw: CGI ${this.#options.name}: ${message}\n`);
+    logScript(this.#options, message);
   }
 
   /** SIGKILL to the whole process group: the script and everything it started. */
@@ -178,6 +178,11 @@ export class ScriptProcess {
   }
 }
 
+/** Writes a note about a script to the error stream: `gw: CGI /cgi-bin/x.sh: ...`. */
+function logScript(options: ScriptProcessOptions, message: string): void {
+  options.errors.write(`gw: CGI ${options.name}: ${message}\n`);
+}
+
 /**
  * Starts a script: never through a shell, in its own process group (so it can be killed whole),
  * with a fresh environment. Undefined when spawn() throws at once (a NUL in an argument, say).
@@ -193,7 +198,7 @@ export function startScript(options: ScriptProcessOptions): ScriptProcess | unde
       windowsHide: true,
     });
   } catch (error) {
-    options.errors.write(`gw: CGI ${options.name}: cannot start it: ${error instanceof Error ? error.message : String(error)}\n`);
+    logScript(options, `cannot start it: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
   return new ScriptProcess(child, options);

@@ -81,8 +81,8 @@ export function parseCgiHead(data: Uint8Array, isNph: boolean = false): CgiHeadR
     }
     if (next === undefined || (next === 0x0d && at + 2 >= buffer.length)) break;
   }
-  if (end === -1) return buffer.length > HEAD_LIMIT ? { error: `its header block is larger than ${HEAD_LIMIT} bytes` } : "more";
-  if (end > HEAD_LIMIT) return { error: `its header block is larger than ${HEAD_LIMIT} bytes` };
+  if ((end === -1 ? buffer.length : end) > HEAD_LIMIT) return { error: `its header block is larger than ${HEAD_LIMIT} bytes` };
+  if (end === -1) return "more";
 
   const lines = buffer.subarray(0, end).toString("latin1").split("\n");
   lines.length -= 2; // the empty line, and what follows its LF

@@ -1,6 +1,7 @@
 // The per-request context of web.py's application (web.ctx, web.header, web.data, web.input from
 // web/webapi.py), kept in AsyncLocalStorage so handlers and processors reach it without an argument.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { hostUri } from "./util.ts";
 import type { Environ, HeaderPair } from "./types.ts";
 
 /** The per-request context, like web.py's web.ctx; `ctx` is the current request's. */
@@ -91,12 +92,7 @@ export class RequestContext implements Context {
   }
 
   get homedomain(): string {
-    const environ = this.environ;
-    const scheme = environ["gw.url_scheme"];
-    if (environ.HTTP_HOST) return `${scheme}://${environ.HTTP_HOST}`;
-    const port = environ.SERVER_PORT;
-    const isDefault = port === (scheme === "https" ? "443" : "80");
-    return `${scheme}://${environ.SERVER_NAME}${isDefault ? "" : `:${port}`}`;
+    return hostUri(this.environ);
   }
 
   get home(): string {

@@ -62,16 +62,15 @@ export function quoteBytes(bytes: string): string {
 
 /** The app's base URI: scheme, host (HTTP_HOST, else SERVER_NAME plus any non-default port) and quoted SCRIPT_NAME. */
 export function applicationUri(environ: Environ): string {
+  return hostUri(environ) + quote(environ.SCRIPT_NAME || "/", SCRIPT_NAME_SAFE);
+}
+
+/** Scheme and host: HTTP_HOST, else SERVER_NAME plus SERVER_PORT unless it is the scheme's default. */
+export function hostUri(environ: Environ): string {
   const scheme = environ["gw.url_scheme"];
-  let url = `${scheme}://`;
-  if (environ.HTTP_HOST) {
-    url += environ.HTTP_HOST;
-  } else {
-    url += environ.SERVER_NAME;
-    const defaultPort = scheme === "https" ? "443" : "80";
-    if (environ.SERVER_PORT !== defaultPort) url += `:${environ.SERVER_PORT}`;
-  }
-  return url + quote(environ.SCRIPT_NAME || "/", SCRIPT_NAME_SAFE);
+  if (environ.HTTP_HOST) return `${scheme}://${environ.HTTP_HOST}`;
+  const isDefault = environ.SERVER_PORT === (scheme === "https" ? "443" : "80");
+  return `${scheme}://${environ.SERVER_NAME}${isDefault ? "" : `:${environ.SERVER_PORT}`}`;
 }
 
 /** The full request URI: applicationUri plus quoted PATH_INFO, and "?" QUERY_STRING when includeQuery and non-empty. */

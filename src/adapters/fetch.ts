@@ -6,7 +6,7 @@ import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
 import { decodePath, GW_VERSION, headerKey, remoteAddress } from "../environ.ts";
 import { runHandler } from "./node.ts";
 import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.ts";
-import { fileWrapper, isHopByHop, requestUri } from "../util.ts";
+import { fileWrapper, hostUri, isHopByHop, requestUri } from "../util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
@@ -290,11 +290,7 @@ function urlOf(environ: Environ): string {
     const path = mark === -1 ? uri : uri.slice(0, mark);
     const query = mark === -1 ? "" : uri.slice(mark + 1);
     // The raw target keeps escapes such as %2F that PATH_INFO has decoded, which routers may care about.
-    if (query === environ.QUERY_STRING && decodePath(path) === environ.PATH_INFO) {
-      const scheme = environ["gw.url_scheme"];
-      const host = environ.HTTP_HOST || `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
-      return `${scheme}://${host}${uri}`;
-    }
+    if (query === environ.QUERY_STRING && decodePath(path) === environ.PATH_INFO) return hostUri(environ) + uri;
   }
   return requestUri(environ);
 }

@@ -1,8 +1,10 @@
 // Reads the header block a CGI script prints before its body (RFC 3875 §6): Status, Content-Type,
 // Location and other fields, or an nph- script's own status line, checked before anything is sent.
-import { STATUS_CODES } from "node:http";
 import { isHopByHop } from "./util.ts";
 import type { HeaderPair } from "./types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
 /** A complete, valid header block. */
 export interface CgiHead {

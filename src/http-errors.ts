@@ -1,8 +1,10 @@
 // HTTP errors as throwables that become responses: `throw notFound()` in a handler (port of
 // web.py's webapi HTTPError family: NotFound, Redirect, SeeOther, NoMethod, InternalError…).
-import { STATUS_CODES } from "node:http";
 import { applicationUri } from "./util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "./types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
 const TEXT = "text/plain; charset=utf-8";
 // RFC 3986 §3.1: a scheme, then ":"; "//host" is network-path relative. Either way the URL

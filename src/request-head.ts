@@ -2,7 +2,9 @@
 // http.server and wsgiref take what HTTP/1.x servers have always taken: a lone LF as a line end
 // (RFC 9112 §2.2 allows it), raw bytes above 0x7F in the target, a target without its leading
 // slash. Anything that smells of request smuggling is still refused.
-import { METHODS } from "node:http";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const { METHODS } = process.getBuiltinModule("node:http");
 
 /** A request head read leniently, ready to be served. */
 export interface LenientRequest {

@@ -1,6 +1,6 @@
 // The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
 // a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
-import { createServer, IncomingMessage, ServerResponse, STATUS_CODES, type Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler, runHandler, type NodeHandlerOptions } from "./adapters/node.ts";
@@ -10,6 +10,9 @@ import type { TextSink } from "./input.ts";
 import { AccessLog, readyLine } from "./log.ts";
 import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
 import type { App } from "./types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const http = process.getBuiltinModule("node:http");
 
 /** Options for makeServer. */
 export interface ServerOptions {
@@ -137,7 +140,7 @@ export class HttpServer {
   /** Serves a leniently read request on its own socket, as the one request of that connection. */
   #serveRecovered(head: LenientRequest, socket: Socket): void {
     this.#recovered.add(socket);
-    const req = new IncomingMessage(socket);
+    const req = new http.IncomingMessage(socket);
     req.method = head.method;
     req.url = head.target;
     req.httpVersionMajor = head.major;
@@ -147,7 +150,7 @@ export class HttpServer {
     if (head.body.length > 0) req.push(head.body);
     req.push(null);
     req.complete = true;
-    const res = new ServerResponse(req);
+    const res = new http.ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket);
     res.on("finish", () => {
@@ -242,7 +245,7 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  * A port in use, or a host that is not local, rejects with a one-line UserError.
  */
 export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
-  const httpServer = createServer({
+  const httpServer = http.createServer({
     // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
     maxHeaderSize: MAX_REQUEST_LINE,
     headersTimeout: options.headersTimeout ?? 30_000,
@@ -265,7 +268,7 @@ export async function makeServer(host: string, port: number, app: App, options: 
 
 /** The whole response to a request refused before it reached the app: the last on its connection. */
 function refusal(code: number): string {
-  return `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+  return `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
 }
 
 function requestLineOf(req: IncomingMessage): string {

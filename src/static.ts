@@ -5,13 +5,15 @@
 // microseconds, while a thread-pool round trip costs two context switches (bench: 1 KiB and 1 MiB files).
 import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
-import { STATUS_CODES } from "node:http";
 import { UserError } from "./errors.ts";
 import { guessType } from "./mime.ts";
 import { errorPage, listingPage, type ListingEntry } from "./pages.ts";
 import { bytesToText, isInside, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
 import { quoteBytes } from "./util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "./types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
 /** Options for staticApp. */
 export interface StaticOptions {

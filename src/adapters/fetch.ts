@@ -1,7 +1,6 @@
 // gw apps and Fetch handlers, both ways: toFetchHandler runs a gw app as `(Request) => Response`
 // for Bun, Deno, workers and srvx (FetchResponseHandler is its handler over a ReadableStream), and
 // fromFetchHandler runs a `(Request) => Response` function (Hono, srvx) as a gw app.
-import { STATUS_CODES } from "node:http";
 import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
 import { decodePath, GW_VERSION, headerKey, remoteAddress } from "../environ.ts";
 import { runHandler } from "./node.ts";
@@ -9,6 +8,9 @@ import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../input.
 import { fileWrapper, hostUri, isHopByHop, requestUri } from "../util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
 
 /** What the host knows about a request beyond the Request itself; every field is optional. */

@@ -1,6 +1,7 @@
 // Keeps the layers of docs/ARCHITECTURE.md true: a module imports only from its own layer or a
 // lower one, nothing outside cli/ imports cli/, commander or picocolors, and only the reloader
-// imports chokidar.
+// imports chokidar; and gw's start stays light.
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,8 +56,24 @@ describe("architecture", () => {
         problems.push(`line ${line}: ${target} belongs to cli/ only`);
       } else if (target === "chokidar" && file !== "reloader.ts") {
         problems.push(`line ${line}: chokidar belongs to reloader.ts only`);
+      } else if (target === "node:http" && !match[0].trimStart().startsWith("import type")) {
+        problems.push(`line ${line}: take node:http's values from process.getBuiltinModule (docs/ARCHITECTURE.md, "Startup")`);
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  // An ESM import of node:http loads node's fetch (undici) and with it TLS and OpenSSL: about 40 ms
+  // at every start, and memory that every CGI fork copies.
+  test("the server, the file server, the CGI runner and the module loader start without node's fetch, TLS or crypto", () => {
+    const dist = join(src, "..", "dist");
+    const modules = ["server.js", "static.js", "cgi-runner.js", "load.js", "reloader.js", "cli/main.js", "cli/serve.js"];
+    const script = [
+      ...modules.map((module) => `await import(${JSON.stringify(join(dist, module))});`),
+      "console.log(process.moduleLoadList.filter((name) => /undici|tls|crypto/.test(name)).join(', '));",
+    ].join("\n");
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    expect(run.stdout.trim()).toBe("");
   });
 });

@@ -1,10 +1,11 @@
 // The gw command line: builds the commander program and runs one command. main() returns the
-// exit code; it never calls process.exit, so tests can run it in-process.
+// exit code; it never calls process.exit, so tests can run it in-process (with an Io of their
+// own: the process's Io lets `serve --cgi` re-run the process with a Node flag).
 import { availableParallelism } from "node:os";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import type { Io } from "./io.ts";
+import { processIo, type Io } from "./io.ts";
 import { report } from "./report.ts";
 
 /** Parses a --port value: a whole number from 0 to 65535. */
@@ -53,7 +54,7 @@ function defaultPort(io: Io): number {
 }
 
 /** Runs gw with `argv` (without node and the script) and resolves to the exit code. */
-export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let result: Promise<number> = Promise.resolve(0);
   const program = new Command("gw")
     .description("Python's WSGI model for TypeScript: serve a gw app, the demo, or run an app as a CGI script.")

@@ -46,6 +46,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     const { makeServer } = await import("../server.ts");
     let app: App;
     if (folder.hasCgi) {
+      // Each CGI request forks this process, and a fork copies its malloc'd memory (V8 keeps its
+      // own heap out of the child). V8's background threads grow a malloc arena each: under load a
+      // fork copies 13-27 MB with them, 7.4 MB without (docs/ARCHITECTURE.md, "CGI and fork").
+      io.relaunch?.(["--single-threaded"]);
       const { cgiHttpApp } = await import("../cgi-runner.ts");
       const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
       app = scripts;

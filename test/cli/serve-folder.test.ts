@@ -45,6 +45,24 @@ describe.concurrent("gw serve with a folder", () => {
     }
   });
 
+  // A fork copies the server's malloc heaps; V8's background threads each grow one (docs/ARCHITECTURE.md).
+  test.runIf(process.platform === "linux" && process.execve !== undefined)("--cgi: the server runs itself again with V8's background threads off, same pid, one ready line", async () => {
+    const [cgi, files] = await Promise.all([
+      startGw(["serve", "--cgi", "--directory", FIXTURES, "--port", "0"]),
+      startGw(["serve", "--directory", FIXTURES, "--port", "0"]),
+    ]);
+    try {
+      const nodeFlags = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      expect(nodeFlags(cgi.pid)).toContain("--single-threaded");
+      expect(nodeFlags(files.pid)).not.toContain("--single-threaded");
+      expect((await cgi.request("/cgi-bin/file1.py")).body.toString()).toBe("Hello World\n");
+      expect(cgi.stdout().match(/Serving HTTP/g)).toHaveLength(1);
+    } finally {
+      expect((await cgi.stop()).code).toBe(0);
+      await files.stop();
+    }
+  });
+
   test("--cgi-dir adds a CGI folder (and implies --cgi)", async () => {
     const gw = await startGw(["serve", "--cgi-dir", "/sub/dir/cgi-bin", "--directory", FIXTURES, "--port", "0"]);
     try {

@@ -46,10 +46,11 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     const { makeServer } = await import("../server.ts");
     let app: App;
     if (folder.hasCgi) {
-      // Each CGI request forks this process, and a fork copies its malloc'd memory (V8 keeps its
-      // own heap out of the child). V8's background threads grow a malloc arena each: under load a
-      // fork copies 13-27 MB with them, 7.4 MB without (docs/ARCHITECTURE.md, "CGI and fork").
-      io.relaunch?.(["--single-threaded"]);
+      // Each CGI request forks this process. A fork copies its malloc'd memory, which V8's
+      // background threads grow by an arena each (13-27 MB copied under load with them, 7.4 MB
+      // without), and must drop each page of V8's heap from the child, which a small young
+      // generation keeps few (docs/ARCHITECTURE.md, "CGI and fork").
+      io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
       const { cgiHttpApp } = await import("../cgi-runner.ts");
       const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
       app = scripts;

@@ -46,14 +46,14 @@ describe.concurrent("gw serve with a folder", () => {
   });
 
   // A fork copies the server's malloc heaps; V8's background threads each grow one (docs/ARCHITECTURE.md).
-  test.runIf(process.platform === "linux" && process.execve !== undefined)("--cgi: the server runs itself again with V8's background threads off, same pid, one ready line", async () => {
+  test.runIf(process.platform === "linux" && process.execve !== undefined)("--cgi: the server runs itself again with V8's background threads off and a small young generation, same pid, one ready line", async () => {
     const [cgi, files] = await Promise.all([
       startGw(["serve", "--cgi", "--directory", FIXTURES, "--port", "0"]),
       startGw(["serve", "--directory", FIXTURES, "--port", "0"]),
     ]);
     try {
       const nodeFlags = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      expect(nodeFlags(cgi.pid)).toContain("--single-threaded");
+      expect(nodeFlags(cgi.pid)).toEqual(expect.arrayContaining(["--single-threaded", "--max-semi-space-size=1"]));
       expect(nodeFlags(files.pid)).not.toContain("--single-threaded");
       expect((await cgi.request("/cgi-bin/file1.py")).body.toString()).toBe("Hello World\n");
       expect(cgi.stdout().match(/Serving HTTP/g)).toHaveLength(1);

@@ -12,7 +12,6 @@ import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../type
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
-
 /** What the host knows about a request beyond the Request itself; every field is optional. */
 export interface FetchInfo {
   /** The client's address: a string, or Deno's `info.remoteAddr` ({ hostname, port }). */

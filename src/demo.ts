@@ -11,7 +11,6 @@ function show(value: unknown): string {
   return String(value);
 }
 
-
 function prefersHtml(environ: Environ): boolean {
   const accept = environ.HTTP_ACCEPT;
   return accept !== undefined && accept.includes("text/html");

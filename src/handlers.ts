@@ -29,7 +29,6 @@ const DIGITS = /^[0-9]+$/;
 // transfer-encoding, proxy-authenticate, proxy-authorization) as bits: most names skip the lookup.
 const HOP_BY_HOP_LENGTHS = (1 << 2) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 17) | (1 << 18) | (1 << 19);
 
-
 /** A chunk's size in bytes (a string counts as UTF-8). */
 export function byteLength(chunk: Chunk): number {
   return typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;

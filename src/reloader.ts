@@ -64,7 +64,6 @@ const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts
 const GW_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_PATH = "/__gw__/state";
 
-
 /** The user's files named in a stack, with the first one's file:line. */
 function stackFiles(stack: string, cwd: string): { files: string[]; location: string | undefined } {
   const files: string[] = [];

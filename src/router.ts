@@ -53,7 +53,6 @@ const METHOD_NAME = /^[A-Z][A-Z0-9_-]*$/;
 const REGEX_SYNTAX = /[\\^$.|?*+()[\]{}]/;
 const QUANTIFIER = /[?*+{]/;
 
-
 // ---- the URL table ------------------------------------------------------------------------------
 
 type Target =
@@ -80,7 +79,6 @@ interface AppState {
 }
 
 const applications = new WeakMap<Function, AppState>();
-
 
 /** The literal text a pattern's matches start with; "" when that is not plain to see. */
 function literalPrefix(source: string): string {
@@ -275,7 +273,6 @@ function handleWithProcessors(app: AppState, context: RequestContext): unknown {
     index < processors.length ? processors[index]!(() => step(index + 1)) : handle(app, context);
   return step(0);
 }
-
 
 function run(app: AppState, context: RequestContext, startResponse: StartResponse): Body | Promise<Body> {
   let result: unknown;

@@ -67,7 +67,6 @@ function fail(message: string): never {
   throw new ValidationError(`gw validator: ${message}`);
 }
 
-
 function isChunk(value: unknown): value is Chunk {
   return typeof value === "string" || value instanceof Uint8Array;
 }

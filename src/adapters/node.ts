@@ -7,7 +7,6 @@ import type { TextSink } from "../input.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
 
-
 // An app's status is usually one literal, the same string every time: the reason phrase of the
 // last one is kept, and comparing costs less than slicing anew.
 let lastStatus = "";

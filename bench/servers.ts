@@ -4,13 +4,13 @@
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { fromFetchHandler } from "../src/adapters/fetch.ts";
+import { fromFetchHandler } from "../src/adapters/from-fetch.ts";
 import { toNodeListener } from "../src/adapters/node.ts";
-import { header } from "../src/context.ts";
-import { application, type UrlEntry } from "../src/router.ts";
-import { makeServer } from "../src/server.ts";
-import type { App } from "../src/types.ts";
-import { SERVER_SOFTWARE } from "../src/version.ts";
+import { header } from "../src/app/context.ts";
+import { application, type UrlEntry } from "../src/app/router.ts";
+import { makeServer } from "../src/server/http.ts";
+import type { App } from "../src/core/types.ts";
+import { SERVER_SOFTWARE } from "../src/core/version.ts";
 
 const HELLO = "Hello, world!";
 const KIB = Buffer.alloc(1024, "x");

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { RawConnection, waitUntil } from "./fixtures/http-client.ts";
+import { RawConnection, waitUntil } from "./helpers/http-client.ts";
 import { ROOT, startGw, type GwServer } from "./helpers/gw.ts";
 
 async function withExample(name: string, use: (server: GwServer) => Promise<void>): Promise<void> {

@@ -1,11 +1,12 @@
 // Runs gw apps inside node:http: NodeHandler is the handler over a ServerResponse, and
 // toNodeListener turns an app into a `(req, res)` listener for http.createServer or Connect.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
-import { environFromRequest, makeServerInfo, type ServerInfo } from "../environ.ts";
-import type { TextSink } from "../input.ts";
-import { SERVER_SOFTWARE } from "../version.ts";
-import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
+import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
+import { runHandler } from "../gateway/run.ts";
+import { environFromRequest, makeServerInfo, type ServerInfo } from "../core/environ.ts";
+import type { TextSink } from "../core/input.ts";
+import { SERVER_SOFTWARE } from "../core/version.ts";
+import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 
 // An app's status is usually one literal, the same string every time: the reason phrase of the
 // last one is kept, and comparing costs less than slicing anew.
@@ -106,29 +107,6 @@ export class NodeHandler extends BaseHandler {
   protected override onFinish(): void {
     this.done?.(this);
   }
-}
-
-/**
- * Runs `app` on `handler`; true when the response goes on asynchronously. A handler rethrows
- * only on a double fault (an error while sending the 500 for another), which must not escape a
- * request listener and bring the process down.
- */
-export function runHandler(handler: BaseHandler, app: App, errors: ErrorStream): boolean {
-  // No closure over `errors` unless the response goes async: this runs once a request.
-  try {
-    const running = handler.run(app);
-    if (running !== undefined) {
-      running.catch((error: unknown) => reportInternalError(errors, error));
-      return true;
-    }
-  } catch (error) {
-    reportInternalError(errors, error);
-  }
-  return false;
-}
-
-function reportInternalError(errors: ErrorStream, error: unknown): void {
-  errors.write(`gw: internal error while handling a request (please report it)\n${error instanceof Error ? error.stack : String(error)}\n`);
 }
 
 /** Options for toNodeListener. */

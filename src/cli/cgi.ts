@@ -1,6 +1,6 @@
 // `gw cgi APP`: runs the app once as a CGI program (wsgiref's CGIHandler().run(app)).
-import { CgiHandler } from "../stream-handler.ts";
-import { loadApp } from "../load.ts";
+import { CgiHandler } from "../gateway/cgi-handler.ts";
+import { loadApp } from "../dev/load.ts";
 import type { Io } from "./io.ts";
 
 /** Runs the app over this process's environment and stdio; resolves to 0 once the response is written. */

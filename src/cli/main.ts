@@ -3,8 +3,8 @@
 // own: the process's Io lets `serve --cgi` re-run the process with a Node flag).
 import { availableParallelism } from "node:os";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { UserError } from "../errors.ts";
-import { VERSION } from "../version.ts";
+import { UserError } from "../core/errors.ts";
+import { VERSION } from "../core/version.ts";
 import { processIo, type Io } from "./io.ts";
 import { report } from "./report.ts";
 

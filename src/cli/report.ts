@@ -1,6 +1,6 @@
 // The one place that turns errors into terminal output: user errors as one line, app errors
 // with their stack, gw bugs with a full trace and a request to report them.
-import { AppLoadError, UserError } from "../errors.ts";
+import { AppLoadError, UserError } from "../core/errors.ts";
 import type { Io } from "./io.ts";
 import { colorsFor } from "./style.ts";
 

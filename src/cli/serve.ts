@@ -2,7 +2,7 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { resolve } from "node:path";
-import type { App } from "../types.ts";
+import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
 
@@ -43,20 +43,18 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   if (options.folder !== undefined) {
     const folder = options.folder;
     const root = resolve(io.cwd, folder.directory);
-    const { makeServer } = await import("../server.ts");
+    const { makeServer } = await import("../server/http.ts");
     let app: App;
     if (folder.hasCgi) {
-      // Each CGI request forks this process. A fork copies its malloc'd memory, which V8's
-      // background threads grow by an arena each (13-27 MB copied under load with them, 7.4 MB
-      // without), and must drop each page of V8's heap from the child, which a small young
-      // generation keeps few (docs/ARCHITECTURE.md, "CGI and fork").
+      // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
+      // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
       io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
-      const { cgiHttpApp } = await import("../cgi-runner.ts");
+      const { cgiHttpApp } = await import("../cgi/runner.ts");
       const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
       app = scripts;
       killAll = () => scripts.killAll();
     } else {
-      app = (await import("../static.ts")).staticApp(root);
+      app = (await import("../files/static.ts")).staticApp(root);
     }
     const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");
@@ -64,7 +62,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     close = () => server.shutdown().then(killAll);
     closed = server.serveForever().then(killAll);
   } else if (options.shouldReload && options.app !== undefined) {
-    const { startReloader } = await import("../reloader.ts");
+    const { startReloader } = await import("../dev/reloader.ts");
     const reloader = await startReloader({
       app: options.app,
       host: options.host,
@@ -82,10 +80,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     closed = reloader.server.serveForever();
   } else {
     const [{ makeServer }, app] = await Promise.all([
-      import("../server.ts"),
+      import("../server/http.ts"),
       options.app === undefined
-        ? import("../demo.ts").then((demo) => demo.demoApp)
-        : import("../load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
+        ? import("../app/demo.ts").then((demo) => demo.demoApp)
+        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
     ]);
     const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");

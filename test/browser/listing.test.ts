@@ -23,7 +23,7 @@ beforeAll(async () => {
   mkdirSync(join(site, "files", "sub folder"), { recursive: true });
   for (const name of NAMES) writeFileSync(join(site, "files", name), `content of ${name}`);
   mkdirSync(join(site, "cgi-bin"));
-  copyFileSync(join(ROOT, "fixtures", "cgi-bin", "page.py"), join(site, "cgi-bin", "page.py"));
+  copyFileSync(join(ROOT, "test", "fixtures", "cgi-bin", "page.py"), join(site, "cgi-bin", "page.py"));
   gw = await startGw(["serve", "--cgi", "--directory", site, "--port", "0", "--quiet"]);
   browser = await launchChromium();
   page = browser.context.pages()[0] ?? (await browser.context.newPage());

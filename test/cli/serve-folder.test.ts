@@ -2,11 +2,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { RawConnection, waitUntil } from "../fixtures/http-client.ts";
+import { RawConnection, waitUntil } from "../helpers/http-client.ts";
 import { ROOT, runGw, startGw } from "../helpers/gw.ts";
 import { groupMembers } from "../helpers/processes.ts";
 
-const FIXTURES = join(ROOT, "fixtures");
+const FIXTURES = join(ROOT, "test", "fixtures");
 
 describe.concurrent("gw serve with a folder", () => {
   test("--directory: files and listings, scripts are just files, one access line each", async () => {

@@ -1,7 +1,7 @@
 // Calls an app once in memory (StreamHandler in CGI mode, no sockets) with validator() around it,
 // and parses what came out: for the app-layer tests (router, mount, HTTP errors, Fetch adapters).
-import type { App, HeaderPair } from "../../src/types.ts";
-import { validator } from "../../src/validate.ts";
+import type { App, HeaderPair } from "../../src/core/types.ts";
+import { validator } from "../../src/core/validate.ts";
 import { runInMemory } from "./memory.ts";
 
 /** What one in-memory call produced. */

@@ -4,7 +4,7 @@
 // connection when the body stream errors. Used to run the conformance suite through toFetchHandler.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import type { FetchInfo } from "../../src/adapters/fetch.ts";
+import type { FetchInfo } from "../../src/adapters/to-fetch.ts";
 import { serveListener } from "./gateways.ts";
 
 /** What the bridge calls for each request. */

@@ -3,9 +3,9 @@
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "vitest";
-import type { StartedGateway, StartGateway } from "../conformance.ts";
-import { SECRET, throwsBeforeStart } from "../fixtures/apps.ts";
-import { sendRequest, waitUntil } from "../fixtures/http-client.ts";
+import type { StartedGateway, StartGateway } from "../conformance/suite.ts";
+import { SECRET, throwsBeforeStart } from "./apps.ts";
+import { sendRequest, waitUntil } from "./http-client.ts";
 
 /** A text sink that keeps what it was given. */
 export function recordingSink(): { write(text: string): boolean; text(): string } {

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sendRequest, type FetchedResponse, type SendOptions } from "../fixtures/http-client.ts";
+import { sendRequest, type FetchedResponse, type SendOptions } from "./http-client.ts";
 
 /** The repository root. */
 export const ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

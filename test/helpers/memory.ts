@@ -1,10 +1,10 @@
 // Runs an app through StreamHandler over in-memory streams, as wsgiref's tests do: no sockets.
 import { PassThrough } from "node:stream";
 import { finished } from "node:stream/promises";
-import { StreamHandler } from "../../src/stream-handler.ts";
-import { ErrorOutput, inputFromBytes } from "../../src/input.ts";
-import { setupTestingDefaults } from "../../src/util.ts";
-import type { App, Environ } from "../../src/types.ts";
+import { StreamHandler } from "../../src/gateway/stream-handler.ts";
+import { ErrorOutput, inputFromBytes } from "../../src/core/input.ts";
+import { setupTestingDefaults } from "../../src/core/util.ts";
+import type { App, Environ } from "../../src/core/types.ts";
 
 /** Options for runInMemory. */
 export interface MemoryOptions {

@@ -19,7 +19,7 @@ import { freePort, pollUntil, ROOT, startGw, type GwServer } from "../helpers/gw
 function readableFixtures(): string {
   const dir = mkdtempSync(join(tmpdir(), "gw-parity-"));
   chmodSync(dir, 0o755);
-  cpSync(join(ROOT, "fixtures"), dir, { recursive: true });
+  cpSync(join(ROOT, "test", "fixtures"), dir, { recursive: true });
   return dir;
 }
 const hasPython = spawnSync("python3", ["--version"]).status === 0;

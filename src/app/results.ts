@@ -1,0 +1,237 @@
+// Handler results into gw responses, as web.py's application.wsgi() does: strings, bytes, chunks,
+// JSON and streams, with the context's status and headers; an HttpError becomes its own response.
+import { storage, type RequestContext } from "./context.ts";
+import { HttpError } from "./http-errors.ts";
+import { describe } from "../core/describe.ts";
+import { mayHaveBody } from "../core/http-syntax.ts";
+import { FileWrapper } from "../core/util.ts";
+import type { Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
+
+/** A handler's promise to be sent as JSON: see json(). */
+export class JsonBody {
+  /** The value to serialise. */
+  readonly value: unknown;
+
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+/** Marks `value` to be sent as JSON, with Content-Type application/json unless the handler set one. */
+export function json(value: unknown): JsonBody {
+  return new JsonBody(value);
+}
+
+const JSON_TYPE = "application/json";
+
+function isJsonType(headers: readonly HeaderPair[]): boolean {
+  for (const [name, value] of headers) {
+    if (name.length === 12 && name.toLowerCase() === "content-type") {
+      const type = value.split(";")[0]!.trim().toLowerCase();
+      return type === JSON_TYPE || type.endsWith("+json");
+    }
+  }
+  return false;
+}
+
+/** Calls startResponse with the context's status and headers, adding a Content-Type if none was set. */
+function start(context: RequestContext, startResponse: StartResponse, isJson: boolean): void {
+  const shared = context.shared;
+  const headers = shared.headers;
+  let hasType = false;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i]![0];
+    if (name.length === 12 && name.toLowerCase() === "content-type") hasType = true;
+  }
+  if (!hasType) {
+    const code = Number(shared.status.slice(0, 3));
+    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 carry no content, so no type either.
+    if (mayHaveBody(code)) headers.push(["Content-Type", isJson ? JSON_TYPE : shared.contentType]);
+  }
+  startResponse(shared.status, headers);
+}
+
+function isEmptyChunk(chunk: unknown): boolean {
+  return chunk === "" || (chunk instanceof Uint8Array && chunk.byteLength === 0);
+}
+
+/** Turns a handler's result into a gw body, calling startResponse with the context's status and headers. */
+export function respond(result: unknown, context: RequestContext, startResponse: StartResponse): Body {
+  if (typeof result === "string") {
+    start(context, startResponse, false);
+    return result.length === 0 ? [] : [result];
+  }
+  if (result instanceof Uint8Array) {
+    start(context, startResponse, false);
+    return result.byteLength === 0 ? [] : [result];
+  }
+  if (result === undefined || result === null) {
+    start(context, startResponse, false);
+    return [];
+  }
+  if (result instanceof JsonBody) {
+    start(context, startResponse, true);
+    return [JSON.stringify(result.value) ?? "null"];
+  }
+  const isJson = isJsonType(context.shared.headers);
+  if (result instanceof FileWrapper) {
+    // Passed as it is, so the gateway can stat a path and send Content-Length.
+    start(context, startResponse, false);
+    return result;
+  }
+  if (Array.isArray(result)) {
+    start(context, startResponse, isJson);
+    return isJson ? [JSON.stringify(result)] : result;
+  }
+  if (typeof result === "object") {
+    const iterable = result as Partial<Iterable<Chunk> & AsyncIterable<Chunk>>;
+    if (typeof iterable[Symbol.iterator] === "function") return new SyncBody(iterable as Iterable<Chunk>, context.shared.last, startResponse);
+    if (typeof iterable[Symbol.asyncIterator] === "function") return new AsyncBody(iterable as AsyncIterable<Chunk>, context.shared.last, startResponse);
+  }
+  if (isJson) {
+    start(context, startResponse, true);
+    return [JSON.stringify(result) ?? "null"];
+  }
+  throw new TypeError(`a handler returned ${describe(result)}: return a string, bytes, an iterable of chunks, or json(value)`);
+}
+
+/** An HttpError becomes its response; the headers set before it stay unless the error sets the same name. */
+export function respondError(error: unknown, context: RequestContext, startResponse: StartResponse): Body {
+  if (!(error instanceof HttpError)) throw error;
+  const response = error.toResponse(context.environ);
+  const replaced = new Set(response.headers.map(([name]) => name.toLowerCase()));
+  replaced.add("content-length");
+  const headers = context.shared.headers.filter(([name]) => !replaced.has(name.toLowerCase()));
+  headers.push(...response.headers);
+  context.shared.status = response.status;
+  context.shared.headers = headers;
+  startResponse(response.status, headers);
+  return response.body === "" ? [] : [response.body];
+}
+
+/**
+ * A streamed result: each step runs in the request's context, and startResponse waits for the
+ * first chunk, so a generator may still set ctx.status and headers (or throw an HttpError)
+ * before its first yield, as web.py allows.
+ */
+class SyncBody implements IterableIterator<Chunk> {
+  readonly #source: Iterable<Chunk> & { close?: () => unknown };
+  readonly #context: RequestContext;
+  readonly #startResponse: StartResponse;
+  #iterator: Iterator<Chunk> | undefined;
+  #isStarted = false;
+  #errorBody: Chunk[] | undefined;
+
+  constructor(source: Iterable<Chunk>, context: RequestContext, startResponse: StartResponse) {
+    this.#source = source;
+    this.#context = context;
+    this.#startResponse = startResponse;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  next(): IteratorResult<Chunk> {
+    if (this.#errorBody !== undefined) return nextOf(this.#errorBody);
+    let step: IteratorResult<Chunk>;
+    try {
+      step = storage.run(this.#context, stepSync, this);
+    } catch (error) {
+      if (this.#isStarted) throw error;
+      this.#isStarted = true;
+      this.#errorBody = [...respondError(error, this.#context, this.#startResponse) as Chunk[]];
+      return nextOf(this.#errorBody);
+    }
+    if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
+      this.#isStarted = true;
+      start(this.#context, this.#startResponse, false);
+    }
+    return step;
+  }
+
+  /** Called by stepSync inside the context. */
+  pull(): IteratorResult<Chunk> {
+    this.#iterator ??= this.#source[Symbol.iterator]();
+    return this.#iterator.next();
+  }
+
+  return(): IteratorResult<Chunk> {
+    const iterator = this.#iterator;
+    if (iterator?.return !== undefined) storage.run(this.#context, () => iterator.return!());
+    return { done: true, value: undefined };
+  }
+
+  /** Forwards to the result's own close(). */
+  close(): unknown {
+    return this.#source.close?.();
+  }
+}
+
+function stepSync(body: SyncBody): IteratorResult<Chunk> {
+  return body.pull();
+}
+
+function nextOf(chunks: Chunk[]): IteratorResult<Chunk> {
+  const chunk = chunks.shift();
+  return chunk === undefined ? { done: true, value: undefined } : { done: false, value: chunk };
+}
+
+/** The async twin of SyncBody. */
+class AsyncBody implements AsyncIterableIterator<Chunk> {
+  readonly #source: AsyncIterable<Chunk> & { close?: () => unknown };
+  readonly #context: RequestContext;
+  readonly #startResponse: StartResponse;
+  #iterator: AsyncIterator<Chunk> | undefined;
+  #isStarted = false;
+  #errorBody: Chunk[] | undefined;
+
+  constructor(source: AsyncIterable<Chunk>, context: RequestContext, startResponse: StartResponse) {
+    this.#source = source;
+    this.#context = context;
+    this.#startResponse = startResponse;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Chunk>> {
+    if (this.#errorBody !== undefined) return nextOf(this.#errorBody);
+    let step: IteratorResult<Chunk>;
+    try {
+      step = await storage.run(this.#context, stepAsync, this);
+    } catch (error) {
+      if (this.#isStarted) throw error;
+      this.#isStarted = true;
+      this.#errorBody = [...respondError(error, this.#context, this.#startResponse) as Chunk[]];
+      return nextOf(this.#errorBody);
+    }
+    if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
+      this.#isStarted = true;
+      start(this.#context, this.#startResponse, false);
+    }
+    return step;
+  }
+
+  /** Called by stepAsync inside the context. */
+  pull(): Promise<IteratorResult<Chunk>> {
+    this.#iterator ??= this.#source[Symbol.asyncIterator]();
+    return this.#iterator.next();
+  }
+
+  async return(): Promise<IteratorResult<Chunk>> {
+    const iterator = this.#iterator;
+    if (iterator?.return !== undefined) await storage.run(this.#context, () => iterator.return!());
+    return { done: true, value: undefined };
+  }
+
+  /** Forwards to the result's own close(). */
+  close(): unknown {
+    return this.#source.close?.();
+  }
+}
+
+function stepAsync(body: AsyncBody): Promise<IteratorResult<Chunk>> {
+  return body.pull();
+}

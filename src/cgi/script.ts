@@ -1,0 +1,121 @@
+// How a CGI script is started (RFC 3875 §4 and §7): the command that runs its file, its command
+// line from a search query, and its environment, built fresh for every request.
+import { open } from "node:fs/promises";
+import { extname } from "node:path";
+import type { Environ } from "../core/types.ts";
+
+/** How to run one script file: the program and the arguments before the query's words. */
+export interface Launch {
+  command: string;
+  args: string[];
+}
+
+/** The variables of the server's own environment that scripts inherit by default. */
+export const INHERITED_ENV: readonly string[] = ["PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT"];
+/** The INHERITED_ENV variables this process has, copied. */
+export function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+const SEARCH_WORD = /^(?:[A-Za-z0-9\-_.!~*'();/?:@&,$]|%[0-9A-Fa-f]{2})+$/;
+
+/**
+ * RFC 3875 §4.4: a query without "=" is a search string, and its "+"-separated words become the
+ * script's arguments, decoded. If any word is not a valid search word, is not UTF-8 or would
+ * read as an option (starts with "-"), there are no arguments at all.
+ */
+export function searchArguments(query: string): string[] {
+  if (query === "" || query.includes("=")) return [];
+  const words: string[] = [];
+  for (const word of query.split("+")) {
+    if (!SEARCH_WORD.test(word)) return [];
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(word);
+    } catch {
+      return [];
+    }
+    if (decoded.startsWith("-") || decoded.includes("\0")) return [];
+    words.push(decoded);
+  }
+  return words;
+}
+
+const BASIC_CREDENTIALS = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * The environment of one script (RFC 3875 §4.1), built fresh: the inherited variables, the
+ * meta-variables, then HTTP_* for the request headers except Authorization (§4.1.18) and Proxy
+ * (httpoxy: HTTP_PROXY would steer the script's own HTTP clients).
+ */
+export function scriptEnv(base: Readonly<Record<string, string>>, environ: Environ, script: { name: string; pathInfo: string; pathTranslated: string | undefined }): Record<string, string> {
+  const env: Record<string, string> = { ...base };
+  env.GATEWAY_INTERFACE = "CGI/1.1";
+  env.SERVER_SOFTWARE = environ.SERVER_SOFTWARE ?? "gw";
+  env.SERVER_NAME = environ.SERVER_NAME;
+  env.SERVER_PORT = environ.SERVER_PORT;
+  env.SERVER_PROTOCOL = environ.SERVER_PROTOCOL;
+  env.REQUEST_METHOD = environ.REQUEST_METHOD;
+  env.SCRIPT_NAME = script.name;
+  env.PATH_INFO = script.pathInfo;
+  if (script.pathTranslated !== undefined) env.PATH_TRANSLATED = script.pathTranslated;
+  env.QUERY_STRING = environ.QUERY_STRING ?? "";
+  if (environ.REMOTE_ADDR !== undefined) {
+    env.REMOTE_ADDR = environ.REMOTE_ADDR;
+    // §4.1.9: REMOTE_HOST may hold the address when the name is not looked up.
+    env.REMOTE_HOST = environ.REMOTE_ADDR;
+  }
+  if (environ.REMOTE_PORT !== undefined) env.REMOTE_PORT = environ.REMOTE_PORT;
+  if (environ.REQUEST_URI !== undefined) env.REQUEST_URI = environ.REQUEST_URI;
+  if (environ.CONTENT_LENGTH !== undefined) env.CONTENT_LENGTH = environ.CONTENT_LENGTH;
+  if (environ.CONTENT_TYPE !== undefined) env.CONTENT_TYPE = environ.CONTENT_TYPE;
+  const authorization = environ.HTTP_AUTHORIZATION;
+  if (authorization !== undefined) {
+    const [scheme, credentials, extra] = authorization.trim().split(/\s+/);
+    if (scheme !== undefined && scheme !== "" && credentials !== undefined && extra === undefined) {
+      env.AUTH_TYPE = scheme;
+      if (scheme.toLowerCase() === "basic" && BASIC_CREDENTIALS.test(credentials)) {
+        const decoded = Buffer.from(credentials, "base64").toString("utf8");
+        const colon = decoded.indexOf(":");
+        if (colon !== -1 && !decoded.includes("\0")) env.REMOTE_USER = decoded.slice(0, colon);
+      }
+    }
+  }
+  for (const key in environ) {
+    if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
+    if (key === "HTTP_PROXY" || key === "HTTP_AUTHORIZATION" || key === "HTTP_PROXY_AUTHORIZATION") continue;
+    const value = environ[key];
+    if (typeof value === "string") env[key] = value;
+  }
+  return env;
+}
+
+const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs", ".ts", ".mts", ".cts"]);
+
+/**
+ * How to run a script file: an executable with a "#!" line or an ELF header runs as itself;
+ * otherwise by extension (.py with python3, .js/.ts with this Node, .sh with sh); else undefined (403).
+ */
+export async function chooseLaunch(path: string, mode: number): Promise<Launch | undefined> {
+  if ((mode & 0o111) !== 0) {
+    const file = await open(path, "r");
+    try {
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+      const magic = buffer.subarray(0, bytesRead);
+      // Without a "#!" line execve fails, and some libcs then hand the file to /bin/sh; never let them.
+      if ((magic[0] === 0x23 && magic[1] === 0x21) || magic.equals(Buffer.from("\x7fELF", "latin1"))) return { command: path, args: [] };
+    } finally {
+      await file.close();
+    }
+  }
+  const extension = extname(path).toLowerCase();
+  if (extension === ".py") return { command: "python3", args: ["-u", path] };
+  if (NODE_EXTENSIONS.has(extension)) return { command: process.execPath, args: ["--disable-warning=ExperimentalWarning", path] };
+  if (extension === ".sh") return { command: "/bin/sh", args: [path] };
+  return undefined;
+}

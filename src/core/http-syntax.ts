@@ -1,0 +1,50 @@
+// HTTP's grammar, in one place for every layer (RFC 9110): tokens, field values, hop-by-hop
+// names, the request methods gw knows, and which statuses may carry content.
+
+/** RFC 9110 §5.6.2: a token (a method, a field name). */
+export const TOKEN: RegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** RFC 9110 §5.5: control characters, none of which a field name may hold. */
+export const CONTROL: RegExp = /[\x00-\x1f\x7f]/;
+
+/** RFC 9110 §5.5: what a field value must not hold: controls other than HTAB (CR and LF would split the header). */
+export const BAD_FIELD_VALUE: RegExp = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * BAD_FIELD_VALUE plus code points above U+00FF. PEP 3333: status and headers are latin-1, and a
+ * higher code point would lose its high byte on the wire (U+010A becomes LF) and forge a header.
+ */
+export const BAD_LATIN1_FIELD_VALUE: RegExp = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
+
+const TOKEN_CHARS = new Uint8Array(128);
+for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHARS[char.charCodeAt(0)] = 1;
+
+/** Whether the UTF-16 code unit `code` is a token character (a table lookup, for scanners). */
+export function isTokenChar(code: number): boolean {
+  return code < 128 && TOKEN_CHARS[code] === 1;
+}
+
+/** The lower-case names of the hop-by-hop headers of RFC 2616 §13.5.1, which an app must not send. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailers",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Whether header `name` (any case) is a hop-by-hop header. */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** The methods of RFC 9110 §9 and RFC 5789 (PATCH): what the router dispatches and the validator expects. */
+export const KNOWN_METHODS: readonly string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+
+/** Whether a response with status `code` may have content (RFC 9110 §6.4.1: not 1xx, 204 or 304). */
+export function mayHaveBody(code: number): boolean {
+  return code >= 200 && code !== 204 && code !== 304;
+}

@@ -1,0 +1,183 @@
+// Loads the user's module and finds the app in it: the ONLY module that imports user code.
+// TypeScript goes through Node's own transform (node:module stripTypeScriptTypes), not a bundler.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import * as nodeModule from "node:module";
+import { dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { FetchLike } from "../adapters/to-fetch.ts";
+import { describe } from "../core/describe.ts";
+import { AppLoadError, UserError } from "../core/errors.ts";
+import type { App } from "../core/types.ts";
+
+/** An app found in a user module. */
+export interface LoadedApp {
+  app: App;
+  /** The module's absolute path. */
+  file: string;
+  /** The export the app came from ("default", "app" or the one asked for). */
+  exportName: string;
+  /** Whether the export was a Fetch handler, now wrapped with fromFetchHandler. */
+  isFetchHandler: boolean;
+}
+
+const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
+const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
+const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
+
+const userFiles = new Set<string>();
+const packageTypes = new Map<string, string | undefined>();
+
+/** The "type" of the package.json nearest to `dir` (undefined when none says), cached per folder. */
+function packageType(dir: string): string | undefined {
+  if (packageTypes.has(dir)) return packageTypes.get(dir);
+  let type: string | undefined;
+  const manifest = join(dir, "package.json");
+  if (existsSync(manifest)) {
+    try {
+      const parsed = JSON.parse(readFileSync(manifest, "utf8")) as { type?: unknown };
+      type = typeof parsed.type === "string" ? parsed.type : undefined;
+    } catch {
+      type = undefined;
+    }
+  } else if (dirname(dir) !== dir) {
+    type = packageType(dirname(dir));
+  }
+  packageTypes.set(dir, type);
+  return type;
+}
+let isHooked = false;
+
+type SyncHooks = {
+  registerHooks?: (hooks: {
+    load?: (url: string, context: { format?: string | null }, next: (url: string, context?: object) => { format?: string | null; source?: unknown }) => { format?: string | null; source?: unknown; shortCircuit?: boolean };
+  }) => unknown;
+  stripTypeScriptTypes?: (code: string, options: { mode: "strip" | "transform"; sourceMap?: boolean; sourceUrl?: string }) => string;
+};
+
+/**
+ * Teaches this process to load the user's TypeScript in full: enums, namespaces and parameter
+ * properties (Node's transform mode), ESM syntax in a .ts file under a CommonJS package.json,
+ * and stack traces that point at .ts lines. It also records every user file loaded, for watching.
+ * Runs once; on a Node without synchronous hooks, Node's own loading is used as it is.
+ */
+export function installLoaderHooks(): void {
+  if (isHooked) return;
+  isHooked = true;
+  const api = nodeModule as unknown as SyncHooks;
+  const { registerHooks, stripTypeScriptTypes } = api;
+  if (registerHooks === undefined) return;
+  process.setSourceMapsEnabled(true);
+  // Node flags stripTypeScriptTypes as experimental on every first call; gw users did not call
+  // it, so that one warning would only confuse them. Every other warning passes through.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+    if (String(warning instanceof Error ? warning.message : warning).includes("stripTypeScriptTypes")) return;
+    (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  registerHooks({
+    load(url, context, next) {
+      if (!url.startsWith("file:") || url.includes("/node_modules/")) return next(url, context);
+      const path = fileURLToPath(url);
+      userFiles.add(path);
+      const extension = extname(path);
+      if (!TS_EXTENSIONS.has(extension) || stripTypeScriptTypes === undefined) return next(url, context);
+      const code = readFileSync(path, "utf8");
+      let format: "module" | "commonjs";
+      if (extension === ".mts") format = "module";
+      else if (extension === ".cts") format = "commonjs";
+      else {
+        // A .ts file with import/export is a module whatever package.json says; Node alone
+        // refuses it under "type": "commonjs".
+        format = packageType(dirname(path)) === "module" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
+      }
+      const source = stripTypeScriptTypes(code, { mode: "transform", sourceMap: true, sourceUrl: url });
+      return { format, source, shortCircuit: true };
+    },
+  });
+}
+
+/** Every user file (outside node_modules) this process has loaded so far. */
+export function loadedUserFiles(): string[] {
+  return [...userFiles];
+}
+
+/** Splits "app.ts:name" into the file and the export name. */
+export function parseAppSpec(spec: string): { file: string; exportName: string | undefined } {
+  const colon = spec.lastIndexOf(":");
+  // "C:\\app.ts" has a drive colon, not an export; an export name is an identifier.
+  if (colon > 1 && /^[A-Za-z_$][\w$]*$/.test(spec.slice(colon + 1))) {
+    return { file: spec.slice(0, colon), exportName: spec.slice(colon + 1) };
+  }
+  return { file: spec, exportName: undefined };
+}
+
+/**
+ * The app an export holds. An object with a `fetch` method (a Hono app, `export default { fetch }`
+ * for Bun, Deno or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a
+ * Fetch handler declares one parameter (the Request) where a gw app declares two (environ and
+ * startResponse); both are wrapped with fromFetchHandler. Any other function is a gw app.
+ */
+function appOf(value: unknown): { app: App } | { fetch: FetchLike } | undefined {
+  if (typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function") {
+    const target = value as { fetch: FetchLike };
+    return { fetch: (request) => target.fetch(request) };
+  }
+  if (typeof value !== "function") return undefined;
+  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as App };
+}
+
+/**
+ * Resolves "path[:export]" against cwd and checks that the file is there and loadable, without
+ * importing it; mistakes are one-line UserErrors.
+ */
+export function resolveAppSpec(spec: string, cwd: string): { file: string; exportName: string | undefined; path: string } {
+  const { file, exportName } = parseAppSpec(spec);
+  const path = resolve(cwd, file);
+  if (!existsSync(path)) throw new UserError(`${file}: no such file`);
+  if (!statSync(path).isFile()) throw new UserError(`${file}: not a file`);
+  if (!LOADABLE.has(extname(path))) {
+    throw new UserError(`${file}: not a module gw can load (use .ts, .mts, .cts, .js, .mjs or .cjs)`);
+  }
+  return { file, exportName, path };
+}
+
+/**
+ * Imports `spec` ("path[:export]", relative to cwd) and returns its app: the named export when
+ * given, else the default export, else the export named `app`. A Fetch handler export (see
+ * appOf: an object with a `fetch` method, or a function of one parameter) is wrapped with
+ * fromFetchHandler. Mistakes are UserErrors; a module that fails while importing is an
+ * AppLoadError carrying the original error as its cause.
+ */
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<LoadedApp> {
+  const { file, exportName, path } = resolveAppSpec(spec, cwd);
+  installLoaderHooks();
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new AppLoadError(`${file} failed to load: ${reason}`, { cause: error });
+  }
+  const names = Object.keys(namespace).filter((name) => name !== "module.exports");
+  const has = names.length > 0 ? names.join(", ") : "none";
+  let chosen: string;
+  if (exportName !== undefined) {
+    if (!(exportName in namespace)) throw new UserError(`${file}: no export named "${exportName}" (has: ${has})`);
+    chosen = exportName;
+  } else if (typeof namespace.default === "function" || (namespace.default !== undefined && namespace.app === undefined)) {
+    chosen = "default";
+  } else if (namespace.app !== undefined) {
+    chosen = "app";
+  } else {
+    throw new UserError(`${file}: no default export and no export named "app" (has: ${has})`);
+  }
+  const value = namespace[chosen];
+  const found = appOf(value);
+  if (found === undefined) {
+    throw new UserError(`${file}: export "${chosen}" is ${describe(value)}, not an app function or an object with a fetch method`);
+  }
+  if ("app" in found) return { app: found.app, file: path, exportName: chosen, isFetchHandler: false };
+  // Imported only here: the Fetch adapter's Request subclass loads node's fetch (docs/ARCHITECTURE.md, "Startup").
+  const { fromFetchHandler } = await import("../adapters/from-fetch.ts");
+  return { app: fromFetchHandler(found.fetch), file: path, exportName: chosen, isFetchHandler: true };
+}

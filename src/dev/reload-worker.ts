@@ -1,0 +1,113 @@
+// The dev server's worker thread: waits booted (gw and the TypeScript hooks loaded) until the
+// reloader asks it to import the user's app, then serves the requests the main thread forwards.
+import * as nodeModule from "node:module";
+import { fileURLToPath } from "node:url";
+import { parentPort } from "node:worker_threads";
+import { PortHandler, portInput, type ToWorker } from "./worker-bridge.ts";
+import { UserError, ValidationError } from "../core/errors.ts";
+import { GW_VERSION } from "../core/version.ts";
+import { ErrorOutput } from "../core/input.ts";
+import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
+import { fileWrapper } from "../core/util.ts";
+import { validator } from "../core/validate.ts";
+import type { App, Environ } from "../core/types.ts";
+
+/** What the reloader sends a worker besides requests. */
+export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean };
+
+/** What a worker reports about loading the app. */
+export type LoadReport =
+  | { type: "loaded"; files: string[] }
+  | { type: "failed"; message: string; stack: string; files: string[]; isUserError: boolean };
+
+const GW_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The first stack frame in the user's code, not gw's or Node's. */
+function userFrame(stack: string): string | undefined {
+  for (const line of stack.split("\n").slice(1)) {
+    const text = line.trim();
+    if (!text.startsWith("at ") || text.includes("node:") || text.includes(GW_ROOT) || text.includes("/node_modules/")) continue;
+    return text;
+  }
+  return undefined;
+}
+
+/** The handler in dev: a validator complaint is one warning line plus the app's own frame. */
+class DevHandler extends PortHandler {
+  protected override logException(error: unknown): void {
+    if (error instanceof ValidationError) {
+      const frame = error.stack === undefined ? undefined : userFrame(error.stack);
+      this.errors.write(`gw: warning: ${error.message}${frame === undefined ? "" : `\n    ${frame}`}\n`);
+      return;
+    }
+    super.logException(error);
+  }
+}
+
+const port = parentPort;
+if (port === null) throw new Error("reload-worker.ts runs only as a worker thread");
+installLoaderHooks();
+// The first TypeScript transform compiles Node's wasm stripper (tens of ms); pay that while
+// standing by, not during the reload that needs this worker.
+(nodeModule as { stripTypeScriptTypes?: (code: string, options: object) => string }).stripTypeScriptTypes?.("enum E { A } const x: number = E.A;", { mode: "transform" });
+
+let app: App | undefined;
+const errors = new ErrorOutput(process.stderr);
+const handlers = new Map<number, DevHandler>();
+const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();
+
+async function load(command: Command): Promise<LoadReport> {
+  try {
+    const loaded = await loadApp(command.spec, command.cwd);
+    app = command.shouldValidate ? validator(loaded.app) : loaded.app;
+    return { type: "loaded", files: loadedUserFiles() };
+  } catch (error) {
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+    const failure = error instanceof Error ? error : new Error(String(error));
+    return {
+      type: "failed",
+      message: failure.message,
+      stack: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause),
+      files: loadedUserFiles(),
+      isUserError: failure instanceof UserError,
+    };
+  }
+}
+
+function serve(id: number, portable: Record<string, string | boolean | number>): void {
+  const environ = {
+    ...portable,
+    "gw.version": GW_VERSION,
+    "gw.input": portInput(port!, id, bodyWaiters),
+    "gw.errors": errors,
+    "gw.file_wrapper": fileWrapper,
+  } as unknown as Environ;
+  const handler = new DevHandler(port!, id, environ, errors, () => handlers.delete(id));
+  handlers.set(id, handler);
+  const running = handler.run(app!);
+  if (running !== undefined) running.catch((error: unknown) => handler.environ["gw.errors"].write(`gw: internal error: ${String(error)}\n`));
+}
+
+port.on("message", (message: ToWorker | Command) => {
+  switch (message.type) {
+    case "load":
+      void load(message).then((report) => port.postMessage(report));
+      break;
+    case "request":
+      serve(message.id, message.environ);
+      break;
+    case "body": {
+      const wake = bodyWaiters.get(message.id);
+      bodyWaiters.delete(message.id);
+      wake?.(message.chunk);
+      break;
+    }
+    case "ack":
+      handlers.get(message.id)?.acknowledge(message.bytes);
+      break;
+    case "abort":
+      handlers.get(message.id)?.abort();
+      bodyWaiters.get(message.id)?.(null);
+      break;
+  }
+});

@@ -1,0 +1,295 @@
+// The dev server's hot reload: the main thread owns the socket, every connection and the watcher;
+// the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
+import type { FSWatcher } from "chokidar";
+import { statSync } from "node:fs";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { WorkerBridge } from "./worker-bridge.ts";
+import type { TextSink } from "../core/input.ts";
+import { resolveAppSpec } from "./load.ts";
+import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
+import type { Command, LoadReport } from "./reload-worker.ts";
+import { makeServer, type HttpServer } from "../server/http.ts";
+import type { App } from "../core/types.ts";
+
+/** What runWithReloader needs to know. */
+export interface ReloaderOptions {
+  /** The app as path[:export]. */
+  app: string;
+  host: string;
+  port: number;
+  cwd: string;
+  /** Extra files or folders to watch. */
+  watch: string[];
+  /** Wrap the app in the validator and log violations as warnings. @default true */
+  shouldValidate: boolean;
+  /** Where access-log lines go; null for none. */
+  log: TextSink | null;
+  /** The ready line, then whatever the app itself prints to stdout. */
+  stdout: TextSink;
+  /** Reload notices, app errors and the worker's own output. */
+  stderr: TextSink;
+  /** Restyles each access-log line (colour by status on a terminal). */
+  decorateLog?: (line: string, status: number | string) => string;
+  /** Decorates notices (colour); identity by default. */
+  style: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
+  debounce?: number;
+  /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
+  drainTimeout?: number;
+}
+
+/** A running dev server: the HTTP server plus a way to stop it all. */
+export interface Reloader {
+  server: HttpServer;
+  /** Stops accepting, finishes in-flight requests, ends the workers and the watcher. */
+  close(): Promise<void>;
+}
+
+interface Slot {
+  worker: Worker;
+  bridge: WorkerBridge;
+  isDead: boolean;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
+const GW_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The user's files named in a stack, with the first one's file:line. */
+function stackFiles(stack: string, cwd: string): { files: string[]; location: string | undefined } {
+  const files: string[] = [];
+  let location: string | undefined;
+  for (const match of stack.matchAll(/(?:file:\/\/)?(\/[^\s:()'"]+\.(?:[cm]?ts|[cm]?js)):(\d+)(?::(\d+))?/g)) {
+    const path = match[1]!;
+    if (path.startsWith(GW_ROOT) || path.includes(`${sep}node_modules${sep}`)) continue;
+    if (!files.includes(path)) files.push(path);
+    location ??= `${relative(cwd, path) || basename(path)}:${match[2]}${match[3] === undefined ? "" : `:${match[3]}`}`;
+  }
+  return { files, location };
+}
+
+/** What identifies a file's content cheaply: inode, size and mtime ("gone" once deleted). */
+function statOf(path: string): string {
+  try {
+    const info = statSync(path);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return "gone";
+  }
+}
+
+function isIgnored(path: string): boolean {
+  const name = basename(path);
+  return (name.startsWith(".") && name.length > 1) || path.includes(`${sep}node_modules${sep}`) || path.endsWith(`${sep}node_modules`) ||
+    path.includes(`${sep}dist${sep}`);
+}
+
+/**
+ * Serves the app with hot reload. A change loads the new code in a booted standby worker; once
+ * it is ready, new requests go to it and the old worker finishes its in-flight ones, then ends.
+ * Client connections belong to the main thread, so none is refused or reset by a reload.
+ */
+export async function startReloader(options: ReloaderOptions): Promise<Reloader> {
+  const style = options.style;
+  const stderr = options.stderr;
+  const debounce = options.debounce ?? 30;
+  let current: Slot | undefined;
+  let standby: Slot | undefined;
+  let failure: LoadFailure | undefined;
+  let generation = 0;
+  let isClosing = false;
+
+  const spawnSlot = (): Slot => {
+    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
+    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
+    // The app's own console output goes where it would without reload: stdout and stderr.
+    (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
+    (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
+    worker.on("error", (error: Error) => {
+      // An uncaught error in the app's own async code ends its worker; say so and load afresh.
+      if (!isClosing) stderr.write(`${style.red("gw: the app crashed:")} ${error.stack ?? error.message}\n`);
+    });
+    worker.on("exit", () => {
+      slot.isDead = true;
+      slot.bridge.fail("the app's worker ended");
+      if (slot === standby) standby = undefined;
+      if (slot === current && !isClosing) {
+        current = undefined;
+        schedule(["(the worker ended)"]);
+      }
+    });
+    worker.unref();
+    return slot;
+  };
+
+  const retire = (slot: Slot | undefined): void => {
+    if (slot === undefined || slot.isDead) return;
+    const timer = setTimeout(() => void slot.worker.terminate(), options.drainTimeout ?? 10_000);
+    void slot.bridge.idle().then(() => {
+      clearTimeout(timer);
+      void slot.worker.terminate();
+    });
+  };
+
+  const loadInto = (slot: Slot): Promise<LoadReport> =>
+    new Promise((resolve) => {
+      const onMessage = (message: LoadReport | { type: string }): void => {
+        if (message.type !== "loaded" && message.type !== "failed") return;
+        slot.worker.off("message", onMessage);
+        slot.worker.off("exit", onExit);
+        resolve(message as LoadReport);
+      };
+      const onExit = (): void => {
+        slot.worker.off("message", onMessage);
+        resolve({ type: "failed", message: "the app's worker ended while loading", stack: "", files: [], isUserError: false });
+      };
+      slot.worker.on("message", onMessage);
+      slot.worker.on("exit", onExit);
+      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate };
+      slot.worker.postMessage(command);
+    });
+
+  // ---- watching ----------------------------------------------------------------------------
+  const appFile = resolveAppSpec(options.app, options.cwd).path;
+  const watched = new Set<string>();
+  // chokidar loads after the ready line: the watcher is not needed before the app is.
+  let watcher: Promise<FSWatcher> | undefined;
+  // chokidar misses changes made before its first scan is done, so "watching" waits for it.
+  let watcherReady: Promise<void> = Promise.resolve();
+  const watchFiles = (files: string[]): void => {
+    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && !isIgnored(file));
+    for (const file of fresh) watched.add(file);
+    if (fresh.length === 0) return;
+    if (watcher === undefined) {
+      watcher = import("chokidar").then(({ watch }) => {
+        const created = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
+        created.on("all", (_event, path) => schedule([path]));
+        return created;
+      });
+      watcherReady = watcher.then((created) => new Promise((resolve) => created.once("ready", () => resolve())));
+    } else {
+      void watcher.then((created) => created.add(fresh));
+    }
+  };
+
+  // ---- reloading ---------------------------------------------------------------------------
+  let changed: string[] = [];
+  let changedAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let isReloading = false;
+  let isPending = false;
+
+  function schedule(paths: string[]): void {
+    if (isClosing) return;
+    if (changed.length === 0) changedAt = performance.now();
+    for (const path of paths) if (!changed.includes(path)) changed.push(path);
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), debounce);
+  }
+
+  const loadedStats = new Map<string, string>();
+
+  async function reload(): Promise<void> {
+    if (isReloading) {
+      isPending = true;
+      return;
+    }
+    const paths = changed;
+    changed = [];
+    const loadedFiles = [...new Set([appFile, ...paths.filter((path) => isAbsolute(path))])];
+    const seen = new Map(loadedFiles.map((path) => [path, statOf(path)]));
+    // One save can deliver its last watch event after the load it caused has already read the
+    // file; a file whose stat is the one the previous load saw needs no second reload.
+    if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === seen.get(path))) return;
+    for (const [path, stat] of seen) loadedStats.set(path, stat);
+    isReloading = true;
+    const names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
+    const startedAt = changedAt;
+    // A standby whose worker ended is gone already: its exit handler clears `standby`.
+    const slot = standby ?? spawnSlot();
+    standby = undefined;
+    const report = await loadInto(slot);
+    // Every load that lands (well or not) counts a generation.
+    const isFirst = generation === 0;
+    const changedMeanwhile = report.type === "failed" && !isFirst ? loadedFiles.filter((path) => seen.get(path) !== statOf(path)) : [];
+    if (isClosing) {
+      void slot.worker.terminate();
+    } else if (changedMeanwhile.length > 0) {
+      // A file changed while it loaded: the failure may be a half-written save, whose last watch
+      // event may not even have arrived. The old code keeps serving; load again.
+      void slot.worker.terminate();
+      schedule(changedMeanwhile);
+    } else if (report.type === "loaded") {
+      const old = current;
+      current = slot;
+      failure = undefined;
+      generation++;
+      retire(old);
+      // Without Node's module hooks (before 22.15) the import graph is unknown: watch the app's folder.
+      watchFiles([appFile, ...(report.files.length > 0 ? report.files : [dirname(appFile)])]);
+      if (!isFirst) {
+        const took = Math.round(performance.now() - startedAt);
+        stderr.write(style.green(`gw: reloaded in ${took} ms`) + style.dim(` (${names.join(", ")})`) + "\n");
+      }
+    } else {
+      const { files, location } = stackFiles(report.stack, options.cwd);
+      failure = { message: report.message, stack: report.stack, location };
+      generation++;
+      retire(current);
+      current = undefined;
+      void slot.worker.terminate();
+      watchFiles([appFile, ...report.files, ...files]);
+      stderr.write(`${style.red("gw:")} ${report.message}\n${report.isUserError ? "" : style.dim(report.stack) + "\n"}`);
+      stderr.write(style.yellow("gw: waiting for a change to reload") + "\n");
+    }
+    if (isFirst) {
+      await watcherReady;
+      stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
+    }
+    if (!isClosing) standby = spawnSlot();
+    isReloading = false;
+    waiters.splice(0).forEach((wake) => wake());
+    if (isPending) {
+      isPending = false;
+      await reload();
+    }
+  }
+
+  // ---- the front app -----------------------------------------------------------------------
+  const waiters: (() => void)[] = [];
+
+  const front: App = async (environ, start) => {
+    if (environ.PATH_INFO === STATE_PATH) {
+      start("200 OK", [["Content-Type", "application/json"], ["Cache-Control", "no-store"]]);
+      return [JSON.stringify({ generation, ok: failure === undefined && current !== undefined })];
+    }
+    // Before the first load, or while a crashed worker is replaced, requests wait rather than fail.
+    while ((current === undefined || current.isDead) && failure === undefined && !isClosing) {
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+    if (failure !== undefined || current === undefined) return loadFailurePage(failure!, generation, environ, start);
+    return current.bridge.app(environ, start);
+  };
+
+  // Bind and say so first; the first worker boots right after, and requests that arrive
+  // meanwhile wait for it (the front app holds them) rather than being refused.
+  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
+  options.stdout.write(server.readyLine + "\n");
+  standby = spawnSlot();
+  watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
+  void reload();
+
+  return {
+    server,
+    async close(): Promise<void> {
+      isClosing = true;
+      clearTimeout(timer);
+      waiters.splice(0).forEach((wake) => wake());
+      await server.shutdown();
+      await (await watcher)?.close();
+      await Promise.all([current, standby].map((slot) => slot?.worker.terminate()));
+    },
+  };
+}

@@ -1,0 +1,292 @@
+// The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
+// a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { hostname } from "node:os";
+import { NodeHandler, type NodeHandlerOptions } from "../adapters/node.ts";
+import { runHandler } from "../gateway/run.ts";
+import { environFromRequest, makeServerInfo, remoteAddress, type ServerInfo } from "../core/environ.ts";
+import { UserError } from "../core/errors.ts";
+import type { TextSink } from "../core/input.ts";
+import { AccessLog, readyLine } from "../core/log.ts";
+import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
+import type { App } from "../core/types.ts";
+
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const http = process.getBuiltinModule("node:http");
+
+/** Options for makeServer. */
+export interface ServerOptions {
+  /** Where access-log lines go; null for none. @default process.stderr */
+  log?: TextSink | null;
+  /** Restyles each access-log line (given without its newline), e.g. to colour it by status. */
+  decorateLog?: (line: string, status: number | string) => string;
+  /** Where gw.errors and tracebacks go. @default process.stderr */
+  errors?: TextSink;
+  /** Milliseconds a client has to send its request headers (slowloris guard). @default 30000 */
+  headersTimeout?: number;
+  /** Milliseconds a client has to send a whole request. @default 300000 */
+  requestTimeout?: number;
+  /** Milliseconds an idle keep-alive connection stays open. @default 5000 */
+  keepAliveTimeout?: number;
+  /** Milliseconds a client may take to accept more of a response body before it is cut off. @default 120000 */
+  drainTimeout?: number;
+  /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
+  shutdownTimeout?: number;
+  /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
+  handle?: { fd: number } | object;
+}
+
+type Mode = "idle" | "forever" | "one" | "closed";
+
+/** A gw app behind node:http (wsgiref's WSGIServer): made by makeServer, already listening. */
+export class HttpServer {
+  /** The node:http server underneath. */
+  readonly httpServer: Server;
+  /** The host it was asked to bind. */
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked). */
+  readonly port: number;
+  /** The app it serves; may be replaced between requests. */
+  app: App;
+
+  #info: ServerInfo;
+  #log: AccessLog | undefined;
+  #mode: Mode = "idle";
+  #queue: [IncomingMessage, ServerResponse][] = [];
+  #onOne: (() => void) | undefined;
+  #onClosed: (() => void) | undefined;
+  #closed: Promise<void>;
+  #shutdownTimeout: number;
+  /** Sockets whose refused request was read again leniently: node's parser is done with them. */
+  #recovered = new WeakSet<Socket>();
+  /** One options object for every request's handler: nothing to allocate per request. */
+  #handlerOptions: NodeHandlerOptions;
+
+  /** Use makeServer(), which binds first. */
+  constructor(httpServer: Server, host: string, app: App, options: ServerOptions) {
+    this.httpServer = httpServer;
+    this.host = host;
+    this.app = app;
+    this.port = (httpServer.address() as AddressInfo).port;
+    const wildcard = host === "" || host === "0.0.0.0" || host === "::";
+    this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
+    const log = options.log === undefined ? process.stderr : options.log;
+    this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
+    this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#handlerOptions = { onDone: (handler) => this.#finished(handler), drainTimeout: options.drainTimeout };
+    this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
+    httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
+    httpServer.on("clientError", (error: Error, socket: Socket) => this.#reject(error, socket));
+    // CONNECT makes a tunnel, which no gw app can be; Python answers it with 501 too.
+    httpServer.on("connect", (req: IncomingMessage, socket: Socket) => {
+      socket.end(refusal(501));
+      this.#logRefusal(socket, requestLineOf(req), 501);
+    });
+  }
+
+  /** The server's base URL, e.g. http://127.0.0.1:8000/. */
+  get url(): string {
+    const host = this.host === "" || this.host === "0.0.0.0" ? "127.0.0.1" : this.host === "::" ? "::1" : this.host;
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+  }
+
+  /** The ready line for this server, as `python -m http.server` prints it. */
+  get readyLine(): string {
+    return readyLine(this.host || "0.0.0.0", this.port);
+  }
+
+  #accept(req: IncomingMessage, res: ServerResponse): void {
+    // node also parses "HTTP/2.0" and HTTP/0.9's bare "GET /"; gw speaks HTTP/1.x only.
+    if (req.httpVersionMajor !== 1) return this.#refuseVersion(req, res);
+    if (this.#mode === "forever") return this.#dispatch(req, res);
+    if (this.#mode === "one") {
+      this.#mode = "idle";
+      return this.#dispatch(req, res);
+    }
+    if (this.#mode === "closed") {
+      res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      return;
+    }
+    // Like a bound but not yet serving socket: the request waits until someone dispatches.
+    this.#queue.push([req, res]);
+  }
+
+  /**
+   * A request node's parser refused (bad syntax, control characters, headers too large). A head
+   * that HTTP/1.x servers have always taken (a lone LF, raw bytes in the target; RFC 9112 §2.2)
+   * is read again leniently and served; the rest is answered as Python's http.server answers it,
+   * and logged the same way, so the line shows what was sent.
+   */
+  #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+    if (this.#recovered.has(socket)) return;
+    if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
+      // Only the first head on a connection is read again or logged: then the packet is all that
+      // was ever read from it, where a later packet would hold a fragment.
+      const raw = error.rawPacket;
+      const first = raw !== undefined && socket.bytesRead === raw.length ? raw : undefined;
+      const head = first !== undefined && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(first) : undefined;
+      if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
+      const code = head !== undefined ? head.status
+        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw) ? 414 : 431)
+        : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      socket.write(refusal(code));
+      const requestLine = head !== undefined ? head.requestLine : first === undefined ? "" : firstLineOf(first);
+      if (requestLine !== "") this.#logRefusal(socket, requestLine, code);
+    }
+    socket.destroy(error);
+  }
+
+  /** Serves a leniently read request on its own socket, as the one request of that connection. */
+  #serveRecovered(head: LenientRequest, socket: Socket): void {
+    this.#recovered.add(socket);
+    const req = new http.IncomingMessage(socket);
+    req.method = head.method;
+    req.url = head.target;
+    req.httpVersionMajor = head.major;
+    req.httpVersionMinor = head.minor;
+    req.httpVersion = `${head.major}.${head.minor}`;
+    req.rawHeaders = head.rawHeaders;
+    if (head.body.length > 0) req.push(head.body);
+    req.push(null);
+    req.complete = true;
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.on("finish", () => {
+      res.detachSocket(socket);
+      socket.destroySoon();
+    });
+    this.#accept(req, res);
+  }
+
+  #refuseVersion(req: IncomingMessage, res: ServerResponse): void {
+    res.shouldKeepAlive = false;
+    res.writeHead(505, { "Content-Length": "0", Connection: "close" }).end();
+    this.#logRefusal(req.socket, requestLineOf(req), 505);
+  }
+
+  /** Logs a request that never reached the app; the log escapes control characters, so a request cannot forge lines. */
+  #logRefusal(socket: Socket, requestLine: string, code: number): void {
+    this.#log?.log(remoteAddress(socket.remoteAddress) || "-", requestLine, code, "-");
+  }
+
+  #dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const handler = new NodeHandler(res, environFromRequest(req, this.#info), this.#info.errors, this.#handlerOptions);
+    runHandler(handler, this.app, this.#info.errors);
+  }
+
+  #finished(handler: NodeHandler): void {
+    const environ = handler.environ;
+    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent);
+    const one = this.#onOne;
+    if (one !== undefined) {
+      this.#onOne = undefined;
+      one();
+    }
+    if (this.#mode === "closed") this.httpServer.closeIdleConnections();
+  }
+
+  /** Serves requests until shutdown() (wsgiref's serve_forever); resolves once shut down. */
+  serveForever(): Promise<void> {
+    if (this.#mode !== "closed") {
+      this.#mode = "forever";
+      for (const [req, res] of this.#queue.splice(0)) this.#dispatch(req, res);
+    }
+    return this.#closed;
+  }
+
+  /** Handles exactly one request, the next one to arrive or one already waiting, and resolves when its response is over. */
+  handleRequest(): Promise<void> {
+    if (this.#mode === "closed") return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onOne = resolve;
+      const waiting = this.#queue.shift();
+      if (waiting !== undefined) this.#dispatch(...waiting);
+      else this.#mode = "one";
+    });
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (cutting them after the shutdown timeout)
+   * and resolves when every connection is closed.
+   */
+  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+    if (this.#mode !== "closed") {
+      this.#mode = "closed";
+      for (const [, res] of this.#queue.splice(0)) res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      const timer = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
+      timer.unref();
+      await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+      clearTimeout(timer);
+      this.#log?.flush();
+      this.#onClosed?.();
+    }
+    return this.#closed;
+  }
+}
+
+function translateListenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new UserError(`port ${port} on ${host} is in use; stop the other server or use --port 0`, { cause: error });
+    case "EACCES":
+      return new UserError(`no permission to listen on port ${port}; use a port above 1023`, { cause: error });
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return new UserError(`cannot listen on host ${host}: it is not an address of this machine`, { cause: error });
+    default:
+      return error;
+  }
+}
+
+/**
+ * Binds host and port and returns the server, ready to serveForever() (wsgiref's make_server).
+ * A port in use, or a host that is not local, rejects with a one-line UserError.
+ */
+export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
+  const httpServer = http.createServer({
+    // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
+    maxHeaderSize: MAX_REQUEST_LINE,
+    headersTimeout: options.headersTimeout ?? 30_000,
+    requestTimeout: options.requestTimeout ?? 300_000,
+    keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+    connectionsCheckingInterval: 1_000,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
+    const onListening = (): void => {
+      httpServer.off("error", onError);
+      resolve();
+    };
+    httpServer.once("error", onError);
+    if (options.handle !== undefined) httpServer.listen(options.handle, onListening);
+    else httpServer.listen(port, host, onListening);
+  });
+  return new HttpServer(httpServer, host, app, options);
+}
+
+/** The whole response to a request refused before it reached the app: the last on its connection. */
+function refusal(code: number): string {
+  return `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+}
+
+function requestLineOf(req: IncomingMessage): string {
+  return `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+}
+
+/** The request line at the start of a packet node refused; "" when none ends within 4 KiB. */
+function firstLineOf(packet: Buffer): string {
+  const text = packet.subarray(0, 4096).toString("latin1");
+  const end = text.search(/\r?\n/);
+  return end > 0 ? text.slice(0, end) : "";
+}
+
+/** Whether a head too large for the parser is so because of its request line (414, not 431). */
+function isRequestLineTooLong(raw: Buffer | undefined): boolean {
+  if (raw === undefined) return true;
+  const lineEnd = raw.indexOf(0x0a);
+  // The packet may start in the middle of the line; a request line ends in its version.
+  return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE || / HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"));
+}

@@ -1,0 +1,74 @@
+// How a script starts: search words to argv (RFC 3875 §4.4), the environment (§4.1), the launcher.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { chooseLaunch, INHERITED_ENV, scriptEnv, searchArguments } from "../../../src/cgi/script.ts";
+import { setupTestingDefaults } from "../../../src/core/util.ts";
+
+describe("searchArguments", () => {
+  test.each([
+    ["", []],
+    ["word", ["word"]],
+    ["a+b+c", ["a", "b", "c"]],
+    ["%41%42", ["AB"]],
+    ["a;b/c?d:e@f&g,h$i", ["a;b/c?d:e@f&g,h$i"]],
+    ["x=1", []],
+    ["+a", []],
+    ["a+", []],
+    ["-rf", []],
+    ["ok+--help", []],
+    ["%2D%2Dhelp", []],
+    ["%C3", []],
+    ["a%00", []],
+    ["a b", []],
+    ["a\"b", []],
+  ])("%j gives %j", (query, argv) => {
+    expect(searchArguments(query)).toEqual(argv);
+  });
+});
+
+describe("scriptEnv", () => {
+  const environ = setupTestingDefaults({
+    REQUEST_METHOD: "GET", SERVER_NAME: "host", SERVER_PORT: "8000", SERVER_PROTOCOL: "HTTP/1.1", REMOTE_ADDR: "10.0.0.1",
+    QUERY_STRING: "q", HTTP_PROXY: "http://evil/", HTTP_AUTHORIZATION: "Basic " + Buffer.from("bob:pw").toString("base64"),
+    HTTP_PROXY_AUTHORIZATION: "Basic eA==", HTTP_X_THING: "1", "gw.extra": "not a variable",
+  });
+
+  test("a fresh object: the base, the meta-variables, HTTP_* without Proxy or credentials", () => {
+    const base = { PATH: "/bin" };
+    const env = scriptEnv(base, environ, { name: "/cgi-bin/x", pathInfo: "/p", pathTranslated: "/srv/p" });
+    expect(env).toMatchObject({ PATH: "/bin", GATEWAY_INTERFACE: "CGI/1.1", SCRIPT_NAME: "/cgi-bin/x", PATH_INFO: "/p", PATH_TRANSLATED: "/srv/p", QUERY_STRING: "q", AUTH_TYPE: "Basic", REMOTE_USER: "bob", HTTP_X_THING: "1" });
+    expect([env.HTTP_PROXY, env.HTTP_AUTHORIZATION, env.HTTP_PROXY_AUTHORIZATION, env["gw.extra"]]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(base).toEqual({ PATH: "/bin" });
+    expect(env).not.toBe(base);
+  });
+
+  test("INHERITED_ENV names locale and search-path variables only", () => {
+    expect(INHERITED_ENV).toContain("PATH");
+    expect(INHERITED_ENV.filter((name) => /KEY|TOKEN|SECRET|PASS|NODE|PYTHON|HOME/.test(name))).toEqual([]);
+  });
+});
+
+describe("chooseLaunch", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-launch-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string, mode: number): string => {
+    writeFileSync(join(dir, name), text);
+    chmodSync(join(dir, name), mode);
+    return join(dir, name);
+  };
+
+  test("executable with #!: runs as itself", async () => {
+    const path = file("a.cgi", "#!/bin/sh\n", 0o755);
+    expect(await chooseLaunch(path, 0o100755)).toEqual({ command: path, args: [] });
+  });
+
+  test("by extension otherwise; unknown and not executable: nothing", async () => {
+    expect(await chooseLaunch(file("b.py", "print()", 0o644), 0o100644)).toEqual({ command: "python3", args: ["-u", join(dir, "b.py")] });
+    expect((await chooseLaunch(file("c.ts", "1", 0o644), 0o100644))?.command).toBe(process.execPath);
+    expect(await chooseLaunch(file("d.sh", "echo", 0o644), 0o100644)).toEqual({ command: "/bin/sh", args: [join(dir, "d.sh")] });
+    expect(await chooseLaunch(file("e.txt", "x", 0o644), 0o100644)).toBeUndefined();
+    expect(await chooseLaunch(file("f.bin", "echo shell", 0o755), 0o100755)).toBeUndefined();
+  });
+});

@@ -1,0 +1,62 @@
+// loadApp's choice between a gw app and a Fetch handler: an object with a fetch method, or a
+// function of one parameter, is wrapped with fromFetchHandler; a function of two is a gw app.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { UserError } from "../../../src/core/errors.ts";
+import { loadApp } from "../../../src/dev/load.ts";
+import { call } from "../../helpers/call.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "gw-load-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+/** Writes an .mjs module and returns its path. */
+function module(source: string): string {
+  const path = join(dir, `m${++files}.mjs`);
+  writeFileSync(path, source);
+  return path;
+}
+
+describe("loadApp and Fetch handlers", () => {
+  test("a default export with a fetch method is a Fetch handler, called with this bound", async () => {
+    const path = module(`export default {
+  greeting: "hi",
+  fetch(request) { return new Response(this.greeting + " " + new URL(request.url).pathname, { headers: { "Content-Type": "text/plain" } }); },
+};`);
+    const loaded = await loadApp(path);
+    expect([loaded.exportName, loaded.isFetchHandler]).toEqual(["default", true]);
+    expect((await call(loaded.app, "/there")).body).toBe("hi /there");
+  });
+
+  test("a function of one parameter is a Fetch handler", async () => {
+    const loaded = await loadApp(module(`export default async (request) => new Response(request.method, { headers: { "Content-Type": "text/plain" } });`));
+    expect(loaded.isFetchHandler).toBe(true);
+    expect((await call(loaded.app, "/", { method: "DELETE", body: "" })).body).toBe("DELETE");
+  });
+
+  test("a function of two parameters is a gw app, used as it is", async () => {
+    const path = module(`export default function app(environ, startResponse) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return ["gw " + environ.PATH_INFO];
+}`);
+    const loaded = await loadApp(path);
+    expect(loaded.isFetchHandler).toBe(false);
+    expect((await call(loaded.app, "/p")).body).toBe("gw /p");
+  });
+
+  test("a named export picked with :name may be a Fetch handler object too", async () => {
+    const path = module(`export const server = { fetch: () => new Response("named", { headers: { "Content-Type": "text/plain" } }) };`);
+    const loaded = await loadApp(`${path}:server`);
+    expect([loaded.exportName, loaded.isFetchHandler]).toEqual(["server", true]);
+    expect((await call(loaded.app, "/")).body).toBe("named");
+  });
+
+  test("an object without fetch is a one-line UserError that says what would do", async () => {
+    const path = module(`export default { handler: () => null };`);
+    const failure = loadApp(path);
+    await expect(failure).rejects.toBeInstanceOf(UserError);
+    await expect(loadApp(path)).rejects.toThrow(/is an object, not an app function or an object with a fetch method/);
+  });
+});

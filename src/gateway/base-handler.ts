@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
-import { mayHaveBody } from "../core/http-syntax.ts";
+import { isValidHost, mayHaveBody } from "../core/http-syntax.ts";
 import { FileWrapper, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
 import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
@@ -21,6 +21,16 @@ export const ERROR_STATUS = "500 Internal Server Error";
 export const ERROR_BODY = "A server error occurred.  Please contact the administrator.";
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The body of the 400 a request with a malformed Host gets, from every gateway, before the app runs. */
+export const BAD_HOST_BODY = "Bad Request: the Host header is not host[:port]\n";
+
+// RFC 9110 §7.2 and RFC 9112 §3.2 (400 for a bad or repeated Host): apps build URLs from
+// HTTP_HOST, so "Host: x/admin?" must never reach one (docs/SECURITY.md).
+const badHost: App = (_environ, startResponse) => {
+  startResponse("400 Bad Request", [["Content-Type", "text/plain; charset=utf-8"]]);
+  return [BAD_HOST_BODY];
+};
 
 /**
  * Runs one request of an app (wsgiref's BaseHandler): startResponse checks, deferred headers,
@@ -163,6 +173,8 @@ export abstract class BaseHandler {
    * else a promise that settles when the response is over; it rejects only on a double fault.
    */
   run(app: App): void | Promise<void> {
+    const host = this.environ.HTTP_HOST;
+    if (host !== undefined && !isValidHost(host)) app = badHost;
     let result: Body | Promise<Body>;
     try {
       result = app(this.environ, this.startResponse);

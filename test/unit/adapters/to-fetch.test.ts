@@ -4,7 +4,7 @@ import { describe, expect, test } from "vitest";
 import { environFromFetch, toFetchHandler } from "../../../src/adapters/to-fetch.ts";
 import { fromFetchHandler } from "../../../src/adapters/from-fetch.ts";
 import { ctx } from "../../../src/app/context.ts";
-import { ERROR_BODY } from "../../../src/gateway/base-handler.ts";
+import { BAD_HOST_BODY, ERROR_BODY } from "../../../src/gateway/base-handler.ts";
 import { ErrorOutput } from "../../../src/core/input.ts";
 import { application } from "../../../src/app/router.ts";
 import type { App, Chunk } from "../../../src/core/types.ts";
@@ -378,9 +378,9 @@ describe("fromFetchHandler", () => {
     expect(response.errors).toContain("TypeError: the Fetch handler returned undefined, not a Response");
   });
 
-  test("a Host Fetch cannot parse is a 400", async () => {
+  test("a Host Fetch cannot parse is a 400 (from the gateway, before the handler)", async () => {
     const response = await call(fromFetchHandler(() => new Response("never")), "/", { environ: { HTTP_HOST: "bad host" } });
-    expect([response.code, response.body]).toEqual([400, "bad request"]);
+    expect([response.code, response.body]).toEqual([400, BAD_HOST_BODY]);
   });
 
   test("a gw app survives the round trip through both adapters", async () => {

@@ -9,7 +9,7 @@ import { environFromRequest, makeServerInfo, remoteAddress, type ServerInfo } fr
 import { UserError } from "../core/errors.ts";
 import type { TextSink } from "../core/input.ts";
 import { AccessLog, readyLine } from "../core/log.ts";
-import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
+import { MAX_HEADERS, MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
 import type { App } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
@@ -98,7 +98,9 @@ export class HttpServer {
 
   #accept(req: IncomingMessage, res: ServerResponse): void {
     // node also parses "HTTP/2.0" and HTTP/0.9's bare "GET /"; gw speaks HTTP/1.x only.
-    if (req.httpVersionMajor !== 1) return this.#refuseVersion(req, res);
+    if (req.httpVersionMajor !== 1) return this.#refuseHead(req, res, 505);
+    // node keeps one pair past the limit (maxHeadersCount) and would drop the rest unseen.
+    if (req.rawHeaders.length > 2 * MAX_HEADERS) return this.#refuseHead(req, res, 431);
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
       this.#mode = "idle";
@@ -128,7 +130,7 @@ export class HttpServer {
       const head = first !== undefined && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(first) : undefined;
       if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
       const code = head !== undefined ? head.status
-        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw) ? 414 : 431)
+        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw, socket.bytesRead) ? 414 : 431)
         : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
         : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
       socket.write(refusal(code));
@@ -161,10 +163,11 @@ export class HttpServer {
     this.#accept(req, res);
   }
 
-  #refuseVersion(req: IncomingMessage, res: ServerResponse): void {
+  /** Answers a parsed request the app must not see, and closes its connection. */
+  #refuseHead(req: IncomingMessage, res: ServerResponse, code: number): void {
     res.shouldKeepAlive = false;
-    res.writeHead(505, { "Content-Length": "0", Connection: "close" }).end();
-    this.#logRefusal(req.socket, requestLineOf(req), 505);
+    res.writeHead(code, { "Content-Length": "0", Connection: "close" }).end();
+    this.#logRefusal(req.socket, requestLineOf(req), code);
   }
 
   /** Logs a request that never reached the app; the log escapes control characters, so a request cannot forge lines. */
@@ -254,6 +257,8 @@ export async function makeServer(host: string, port: number, app: App, options: 
     keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
     connectionsCheckingInterval: 1_000,
   });
+  // One pair past Python's limit, so that #accept can tell "too many" from "just enough".
+  httpServer.maxHeadersCount = MAX_HEADERS + 1;
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
     const onListening = (): void => {
@@ -283,10 +288,21 @@ function firstLineOf(packet: Buffer): string {
   return end > 0 ? text.slice(0, end) : "";
 }
 
-/** Whether a head too large for the parser is so because of its request line (414, not 431). */
-function isRequestLineTooLong(raw: Buffer | undefined): boolean {
+/**
+ * Whether a head too large for the parser is so because of its request line (414), not its
+ * header fields (431: too many, or too long). `bytesRead` counts the connection's bytes up to
+ * the end of `raw`, the packet that overflowed, which may start in the middle of the head.
+ */
+function isRequestLineTooLong(raw: Buffer | undefined, bytesRead: number): boolean {
   if (raw === undefined) return true;
   const lineEnd = raw.indexOf(0x0a);
-  // The packet may start in the middle of the line; a request line ends in its version.
-  return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE || / HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"));
+  const offset = bytesRead - raw.length;
+  // The connection's first packet starts with the request line: its length is right there.
+  if (offset <= 0) return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE;
+  // No line end at all: still inside one line, most likely the request line (a huge URL).
+  if (lineEnd === -1) return true;
+  // The packet's first line is the request line (or its tail) only when it ends in a version;
+  // then its length is known, as this is the connection's first request.
+  if (!/ HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"))) return false;
+  return offset + lineEnd > MAX_REQUEST_LINE;
 }

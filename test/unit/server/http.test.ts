@@ -382,6 +382,22 @@ describe("requests node's parser refuses", () => {
     // A 20 KB URL, longer than node's default head limit, is served.
     expect((await sendRequest(server.url, `/${"u".repeat(20000)}`)).status).toBe(200);
   });
+
+  test("too many header fields get 431, never 414 (#16): over 64 KiB of them, or over Python's 100", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const fields = (count: number): string => Array.from({ length: count }, (_, i) => `X-Field-${i}: v\r\n`).join("");
+    // 8,000 short fields: the head overflows while the request line is short and whole in the packet.
+    const flood = `GET / HTTP/1.1\r\nHost: h\r\n${fields(8000)}\r\n`;
+    expect(Buffer.byteLength(flood)).toBeGreaterThan(65536);
+    expect(parseRaw(await rawExchange(server.url, flood)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    // 101 fields fit in the head, but Python refuses more than 100; node would drop those past its cap unseen.
+    expect(parseRaw(await rawExchange(server.url, `GET / HTTP/1.1\r\n${fields(101)}Host: h\r\n\r\n`)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    const hundred = parseRaw(await rawExchange(server.url, `GET / HTTP/1.1\r\nHost: h\r\n${fields(98)}Connection: close\r\n\r\n`));
+    expect(hundred.statusLine).toBe("HTTP/1.1 200 OK");
+    // A refused lenient head (a lone LF) counts its fields the same way.
+    expect(parseRaw(await rawExchange(server.url, `GET / HTTP/1.0\n${fields(101).replaceAll("\r\n", "\n")}\n`)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+  });
 });
 
 describe("errors after the headers", () => {

@@ -2,7 +2,8 @@
 // fromFetchHandler run in memory through validator().
 import { describe, expect, test } from "vitest";
 import { environFromFetch, toFetchHandler } from "../../../src/adapters/to-fetch.ts";
-import { fromFetchHandler } from "../../../src/adapters/from-fetch.ts";
+import { fromFetchHandler, requestHeaderMemoSize } from "../../../src/adapters/from-fetch.ts";
+import { MAX_MEMO_ENTRIES, MAX_MEMO_KEY } from "../../../src/core/environ.ts";
 import { ctx } from "../../../src/app/context.ts";
 import { BAD_HOST_BODY, ERROR_BODY } from "../../../src/gateway/base-handler.ts";
 import { ErrorOutput } from "../../../src/core/input.ts";
@@ -381,6 +382,23 @@ describe("fromFetchHandler", () => {
   test("a Host Fetch cannot parse is a 400 (from the gateway, before the handler)", async () => {
     const response = await call(fromFetchHandler(() => new Response("never")), "/", { environ: { HTTP_HOST: "bad host" } });
     expect([response.code, response.body]).toEqual([400, BAD_HOST_BODY]);
+  });
+
+  test("its header-name memo keeps no long names and starts over when full (#16)", async () => {
+    const seen: (string | null)[] = [];
+    const app = fromFetchHandler((request) => {
+      seen.push(request.headers.get("x-ordinary"));
+      return new Response("ok");
+    });
+    const before = requestHeaderMemoSize();
+    const long = `HTTP_X_${"L".repeat(MAX_MEMO_KEY)}`;
+    await call(app, "/", { environ: { [long]: "1" } });
+    expect(requestHeaderMemoSize()).toBe(before);
+    for (let i = 0; i <= MAX_MEMO_ENTRIES; i++) await call(app, "/", { environ: { [`HTTP_X_N${i}`]: "v", HTTP_X_ORDINARY: String(i) } });
+    expect(requestHeaderMemoSize()).toBeLessThanOrEqual(MAX_MEMO_ENTRIES);
+    const size = requestHeaderMemoSize();
+    await call(app, "/", { environ: { HTTP_X_ORDINARY: "again" } });
+    expect([requestHeaderMemoSize(), seen.at(-1)]).toEqual([size, "again"]);
   });
 
   test("a gw app survives the round trip through both adapters", async () => {

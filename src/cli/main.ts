@@ -41,6 +41,12 @@ interface ServeCommandOptions {
   cgiDir?: string[];
   cgiTimeout: number;
   cgiMax?: number;
+  allowedHost?: string[];
+}
+
+/** Collects a repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function defaultPort(io: Io): number {
@@ -75,6 +81,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
+    .option("--allowed-host <name>", "while reloading, also answer to this Host (repeatable; .name for subdomains, all for any)", collect)
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
     .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
     .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
@@ -94,6 +101,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           shouldReload: options.reload && !isFolder,
           watch: options.watch ?? [],
           shouldValidate: options.validate,
+          allowedHosts: options.allowedHost ?? [],
           folder: isFolder
             ? {
               directory: options.directory ?? ".",

@@ -16,6 +16,8 @@ export interface ServeOptions {
   shouldReload: boolean;
   watch: string[];
   shouldValidate: boolean;
+  /** Hosts the dev server answers besides local ones (--allowed-host); only with reload on. */
+  allowedHosts?: string[];
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
   folder: FolderOptions | undefined;
 }
@@ -70,6 +72,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       cwd: io.cwd,
       watch: options.watch,
       shouldValidate: options.shouldValidate,
+      allowedHosts: options.allowedHosts,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
       stdout: io.stdout,

@@ -10,6 +10,7 @@ import { WorkerBridge } from "./worker-bridge.ts";
 import type { TextSink } from "../core/input.ts";
 import { resolveAppSpec } from "./load.ts";
 import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
+import { hostChecker, refuseHost } from "./allowed-hosts.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
 import type { App } from "../core/types.ts";
@@ -39,6 +40,8 @@ export interface ReloaderOptions {
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
   drainTimeout?: number;
+  /** Hosts served besides localhost, loopback and the bound host (--allowed-host: "name", ".name" or "all"). @default [] */
+  allowedHosts?: readonly string[];
 }
 
 /** A running dev server: the HTTP server plus a way to stop it all. */
@@ -260,7 +263,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- the front app -----------------------------------------------------------------------
   const waiters: (() => void)[] = [];
 
+  const isAllowedHost = hostChecker(options.host, options.allowedHosts);
   const front: App = async (environ, start) => {
+    // DNS rebinding: a page on another name must not read the app or its error page (docs/SECURITY.md).
+    if (!isAllowedHost(environ.HTTP_HOST)) return refuseHost(environ, start);
     if (environ.PATH_INFO === STATE_PATH) {
       start("200 OK", [["Content-Type", "application/json"], ["Cache-Control", "no-store"]]);
       return [JSON.stringify({ generation, ok: failure === undefined && current !== undefined })];

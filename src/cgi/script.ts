@@ -86,6 +86,11 @@ export function scriptEnv(base: Readonly<Record<string, string>>, environ: Envir
       }
     }
   }
+  // A login the server checked (--auth) wins over what the header merely claims.
+  if (typeof environ.REMOTE_USER === "string") {
+    env.REMOTE_USER = environ.REMOTE_USER;
+    env.AUTH_TYPE = typeof environ.AUTH_TYPE === "string" ? environ.AUTH_TYPE : "Basic";
+  }
   for (const key in environ) {
     if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
     if (key === "HTTP_PROXY" || key === "HTTP_AUTHORIZATION" || key === "HTTP_PROXY_AUTHORIZATION") continue;

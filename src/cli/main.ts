@@ -69,6 +69,7 @@ interface ServeCommandOptions {
   auth?: string[];
   htpasswd?: string;
   headerUnderscores: string;
+  static?: string[] | false;
 }
 
 function defaultPort(io: Io): number {
@@ -115,6 +116,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)")
     .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collectPair("USER:PASSWORD"))
     .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
+    .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
+    .option("--no-static", "do not serve the static/ folder beside APP")
     .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop")
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
@@ -150,6 +153,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           auth: options.auth ?? [],
           htpasswd: options.htpasswd,
           keepUnderscoreHeaders: options.headerUnderscores === "keep",
+          static: options.static === false ? false : options.static ?? [],
         }, io),
       );
     });
@@ -174,6 +178,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           auth: [],
           htpasswd: undefined,
           keepUnderscoreHeaders: false,
+          static: false,
         }, io),
       );
     });

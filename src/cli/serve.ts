@@ -25,6 +25,8 @@ export interface ServeOptions {
   htpasswd: string | undefined;
   /** --header-underscores keep. */
   keepUnderscoreHeaders: boolean;
+  /** --static URL=DIR values, or false for --no-static. */
+  static: string[] | false;
 }
 
 /** What `gw serve --directory DIR [--cgi]` serves. */
@@ -75,6 +77,33 @@ async function userIds(user: string): Promise<{ uid: number; gid: number }> {
   }
 }
 
+/**
+ * The static folders in front of APP: static/ beside its module (said once on stderr), then
+ * --static URL=DIR; none with --no-static or without APP.
+ */
+async function staticLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
+  if (options.static === false || options.app === undefined) return (app) => app;
+  const [{ parseStaticMount, withStaticFolders }, { existsSync, statSync }, { dirname, join }, { resolveAppSpec }] = await Promise.all([
+    import("../files/front.ts"), import("node:fs"), import("node:path"), import("../dev/load.ts"),
+  ]);
+  const mounts: { prefix: string; directory: string }[] = [];
+  const beside = join(dirname(resolveAppSpec(options.app, io.cwd).path), "static");
+  if (existsSync(beside) && statSync(beside).isDirectory()) {
+    mounts.push({ prefix: "/static", directory: beside });
+    io.stderr.write(`gw: serving ${beside} under /static/ (--no-static turns this off)\n`);
+  }
+  for (const value of options.static) {
+    try {
+      const mount = parseStaticMount(value);
+      mounts.push({ prefix: mount.prefix, directory: resolve(io.cwd, mount.directory) });
+    } catch (error) {
+      throw new UserError(`--static: ${(error as Error).message}`);
+    }
+  }
+  // Each folder is checked when the front is built, before the server binds: a missing one is a UserError.
+  return (app) => withStaticFolders(app, mounts);
+}
+
 /** HTTP Basic authentication to put in front of the app when --auth or --htpasswd asked for it (logins read now). */
 async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
   if (options.auth.length === 0 && options.htpasswd === undefined) return (app) => app;
@@ -88,7 +117,9 @@ async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => A
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
   const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
-  const withAuth = await authLayer(options, io);
+  const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);
+  // Authentication in front of everything, the static folders in front of the app (main thread).
+  const withAuth = (app: App): App => auth(statics(app));
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.

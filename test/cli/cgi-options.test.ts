@@ -28,8 +28,8 @@ function curl(args: string[], input?: NodeJS.ReadableStream): Promise<string> {
     const child = spawn("curl", ["-sS", ...args], { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    child.stdout.on("data", (data: Buffer) => (out += data.toString()));
-    child.stderr.on("data", (data: Buffer) => (err += data.toString()));
+    child.stdout!.on("data", (data: Buffer) => (out += data.toString()));
+    child.stderr!.on("data", (data: Buffer) => (err += data.toString()));
     if (input !== undefined) input.pipe(child.stdin!);
     child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`curl exited ${code}: ${err}`))));
   });

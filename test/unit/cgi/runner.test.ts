@@ -261,6 +261,12 @@ describe("how scripts run", () => {
     write("cgi-bin/plain.sh", "printf 'Content-Type: text/plain\\n\\nran\\n' > ran.txt\n", 0o644);
     write("outside/evil.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nescaped\\n'\n", 0o755);
     symlinkSync(join(dir, "outside", "evil.sh"), join(dir, "www", "cgi-bin", "link-out.sh"));
+    write("cgi-bin/secret.sh", "#!/bin/sh\n# SOURCE-MARKER-5e1f\nprintf 'Content-Type: text/plain\\n\\nran secret\\n'\n", 0o755);
+    write("cgi-bin/framing.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\ncontent-length: 50\\nContent-Length: 5\\n\\nhello'\n", 0o755);
+    write("cgi-bin/interim.sh", "#!/bin/sh\nprintf 'Status: 100 Continue\\n\\n'\n", 0o755);
+    write("cgi-bin/chunks.sh", "#!/bin/sh\nprintf 'Transfer-Encoding: chunked\\nContent-Type: text/plain\\n\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n'\n", 0o755);
+    // An alias of the CGI folder, as `ln -s cgi-bin scripts` makes it.
+    symlinkSync("cgi-bin", join(dir, "www", "scripts"));
     other = await serve(join(dir, "www"), { directories: ["/cgi-bin", "/htbin"], assign: new Map() });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -313,6 +319,43 @@ describe("how scripts run", () => {
     for (const target of targets) {
       const raw = (await rawExchange(other.server.url, `GET ${target} HTTP/1.0\r\n\r\n`)).toString("latin1");
       expect([target, raw.slice(9, 12), raw.includes("escaped")]).toEqual([target, "404", false]);
+    }
+  });
+
+  test("an alias or a case variant of a CGI folder never shows a script's source, lists or range-reads it", async () => {
+    const targets = [
+      "/scripts/secret.sh", "/scripts/./secret.sh", "/scripts%2fsecret.sh", "/cgi-bin/../scripts/secret.sh", "/sub/../scripts/secret.sh",
+      "/scripts/", "/scripts", "/SCRIPTS/secret.sh", "/CGI-BIN/secret.sh", "/Cgi-Bin/secret.sh", "/cgi-BIN/secret.sh", "/%63gi-bin/secret.sh",
+    ];
+    for (const target of targets) {
+      for (const extra of ["", "Range: bytes=0-20\r\n"]) {
+        const raw = (await rawExchange(other.server.url, `GET ${target} HTTP/1.0\r\n${extra}\r\n`)).toString("latin1");
+        expect([target, extra, raw.includes("SOURCE-MARKER"), raw.includes("secret.sh\"")]).toEqual([target, extra, false, false]);
+      }
+    }
+    // Through the alias the script runs as a script, decided on its real path.
+    expect((await other.get("/scripts/secret.sh")).body.toString()).toBe("ran secret\n");
+  });
+
+  test("output that would break HTTP framing is a 502: two Content-Lengths, a final 1xx, a script's own Transfer-Encoding", async () => {
+    for (const name of ["framing.sh", "interim.sh", "chunks.sh"]) {
+      const response = await other.get(`/cgi-bin/${name}`);
+      expect([name, response.status]).toEqual([name, 502]);
+    }
+    expect(other.log()).toContain("two different Content-Length");
+  });
+
+  test("slow uploads do not hold script slots: two stalled bodies, and a third request still runs at once", async () => {
+    const limited = await serve(join(dir, "www"), { directories: ["/cgi-bin"], assign: new Map(), maxRunning: 2 });
+    const stalled = await Promise.all([1, 2].map(() => RawConnection.open(limited.server.url)));
+    try {
+      for (const connection of stalled) connection.send("POST /cgi-bin/secret.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nab");
+      await sleep(200);
+      const started = Date.now();
+      const third = await limited.get("/cgi-bin/secret.sh");
+      expect([third.body.toString(), Date.now() - started < 2_000]).toEqual(["ran secret\n", true]);
+    } finally {
+      for (const connection of stalled) connection.close();
     }
   });
 

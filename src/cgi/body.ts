@@ -1,12 +1,13 @@
 // A request body read whole before its CGI script starts (lighttpd's way with chunked uploads):
 // RFC 3875 §4.1.2 wants CONTENT_LENGTH with every body, and a slow upload must not hold a script slot.
 import { openSync, closeSync, unlinkSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** A body kept in memory up to this many bytes, then in a temporary file. */
 export const MEMORY_LIMIT: number = 1024 * 1024;
+
+let spoolCount = 0;
 
 /** A whole request body: its bytes in memory, or an open file descriptor on an unlinked temp file. */
 export type SpooledBody =
@@ -74,7 +75,8 @@ export async function spoolBody(input: AsyncIterable<Uint8Array>, maxBytes: numb
       if (writeFd < 0) {
         chunks.push(chunk);
         if (length <= MEMORY_LIMIT) continue;
-        const path = join(tmpdir(), `gw-cgi-body-${randomBytes(8).toString("hex")}`);
+        // Opened with "wx": a name taken by anyone else is an error, never a shared file.
+        const path = join(tmpdir(), `gw-cgi-body-${process.pid}-${++spoolCount}-${Date.now().toString(36)}`);
         writeFd = openSync(path, "wx", 0o600);
         try {
           readFd = openSync(path, "r");

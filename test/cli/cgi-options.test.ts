@@ -128,3 +128,26 @@ describe("the script's environment and what runs", () => {
     }
   });
 });
+
+describe.runIf(process.getuid?.() === 0)("gw running as root", () => {
+  test("says once that scripts run as root; --cgi-user runs them as another user", async () => {
+    chmodSync(root, 0o755);
+    script("whoami.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nid -u\n");
+    const nobody = execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim();
+    expect((await gw.request("/cgi-bin/whoami.sh")).body.toString()).toBe("0\n");
+    expect(gw.stderr().match(/CGI scripts run as root/g)).toHaveLength(1);
+    const other = await startGw(["serve", "--cgi", "--directory", root, "--port", "0", "--cgi-user", "nobody"]);
+    try {
+      expect((await other.request("/cgi-bin/whoami.sh")).body.toString()).toBe(`${nobody}\n`);
+      expect(other.stderr()).not.toContain("run as root");
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test("--cgi-user with no such user is one line", async () => {
+    const { runGw } = await import("../helpers/gw.ts");
+    const result = await runGw(["serve", "--cgi", "--directory", root, "--port", "0", "--cgi-user", "no-such-user-gw"]);
+    expect([result.exitCode, result.stderr.toString().trim()]).toEqual([1, "gw: --cgi-user: no such user: no-such-user-gw"]);
+  });
+});

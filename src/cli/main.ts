@@ -124,6 +124,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
         throw new UserError(`--header-underscores is drop or keep, not ${JSON.stringify(options.headerUnderscores)}`);
       }
+      const cgiOnly = [["--cgi-env", options.cgiEnv], ["--cgi-pass-env", options.cgiPassEnv], ["--cgi-assign", options.cgiAssign], ["--cgi-user", options.cgiUser]] as const;
+      const stray = cgiOnly.find(([, value]) => value !== undefined);
+      if (stray !== undefined && options.cgi !== true && options.cgiDir === undefined) {
+        throw new UserError(`${stray[0]} configures CGI scripts: add --cgi`);
+      }
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }

@@ -157,3 +157,9 @@ describe.runIf(process.getuid?.() === 0)("gw running as root", () => {
     expect([result.exitCode, result.stderr.toString().trim()]).toEqual([1, "gw: --cgi-user: no such user: no-such-user-gw"]);
   });
 });
+
+test("a CGI option without --cgi is one line that says to add it", async () => {
+  const { runGw } = await import("../helpers/gw.ts");
+  const result = await runGw(["serve", "--directory", root, "--port", "0", "--cgi-assign", ".py=python3"]);
+  expect([result.exitCode, result.stderr.toString().trim()]).toEqual([1, "gw: --cgi-assign configures CGI scripts: add --cgi"]);
+});

@@ -126,9 +126,9 @@ if (args.only === undefined || args.only === "reload") {
 
 if (args.only === undefined || args.only === "static") {
   const { benchStatic } = await import("./static.ts");
-  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D (same tree, same run)\n");
+  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D, and nginx (1 process) as the anchor (same tree, same run)\n");
   const staticRows = await benchStatic({ seconds, rounds });
-  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", ""], staticRows);
+  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", "", "nginx req/s", "gw/nginx"], staticRows);
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -29,6 +29,26 @@ export function parseCount(value: string): number {
   return Number(value);
 }
 
+/** Parses --cgi-max-body: a size in bytes with an optional k, M or G suffix. */
+export function parseByteSize(value: string): number {
+  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
+  if (match === null) throw new InvalidArgumentError(`"${value}" is not a size (like 1G, 512M, 64k or 1000)`);
+  const unit = match[2]!.toLowerCase();
+  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1);
+}
+
+/** Collects a repeatable NAME=VALUE option (--cgi-env, --cgi-assign, --auth). */
+function collectPair(what: string): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    if (value.indexOf(what === "USER:PASSWORD" ? ":" : "=") <= 0) throw new InvalidArgumentError(`"${what === "USER:PASSWORD" ? value.slice(0, value.indexOf(":") + 1) || "(empty)" : value}" is not ${what}`);
+    return [...(previous ?? []), value];
+  };
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 interface ServeCommandOptions {
   host: string;
   port?: number;
@@ -42,11 +62,15 @@ interface ServeCommandOptions {
   cgiTimeout: number;
   cgiMax?: number;
   allowedHost?: string[];
-}
-
-/** Collects a repeatable option's values. */
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
+  cgiMaxBody: number;
+  cgiEnv?: string[];
+  cgiPassEnv?: string[];
+  cgiAssign?: string[];
+  cgiUser?: string;
+  auth?: string[];
+  htpasswd?: string;
+  headerUnderscores: string;
+  static?: string[] | false;
 }
 
 function defaultPort(io: Io): number {
@@ -87,8 +111,26 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
     .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
     .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
+    .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
+    .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
+    .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
+    .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
+    .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)")
+    .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collectPair("USER:PASSWORD"))
+    .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
+    .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
+    .option("--no-static", "do not serve the static/ folder beside APP")
+    .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop")
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
+      if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
+        throw new UserError(`--header-underscores is drop or keep, not ${JSON.stringify(options.headerUnderscores)}`);
+      }
+      const cgiOnly = [["--cgi-env", options.cgiEnv], ["--cgi-pass-env", options.cgiPassEnv], ["--cgi-assign", options.cgiAssign], ["--cgi-user", options.cgiUser]] as const;
+      const stray = cgiOnly.find(([, value]) => value !== undefined);
+      if (stray !== undefined && options.cgi !== true && options.cgiDir === undefined) {
+        throw new UserError(`${stray[0]} configures CGI scripts: add --cgi`);
+      }
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
@@ -109,8 +151,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
               cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
               cgiTimeout: options.cgiTimeout,
               cgiMax: options.cgiMax ?? 4 * availableParallelism(),
+              cgiMaxBody: options.cgiMaxBody,
+              cgiEnv: options.cgiEnv ?? [],
+              cgiPassEnv: options.cgiPassEnv ?? [],
+              cgiAssign: options.cgiAssign ?? [],
+              cgiUser: options.cgiUser,
             }
             : undefined,
+          auth: options.auth ?? [],
+          htpasswd: options.htpasswd,
+          keepUnderscoreHeaders: options.headerUnderscores === "keep",
+          static: options.static === false ? false : options.static ?? [],
         }, io),
       );
     });
@@ -132,6 +183,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           watch: [],
           shouldValidate: false,
           folder: undefined,
+          auth: [],
+          htpasswd: undefined,
+          keepUnderscoreHeaders: false,
+          static: false,
         }, io),
       );
     });

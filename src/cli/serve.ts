@@ -2,6 +2,7 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { resolve } from "node:path";
+import { UserError } from "../core/errors.ts";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
@@ -20,6 +21,14 @@ export interface ServeOptions {
   allowedHosts?: string[];
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
   folder: FolderOptions | undefined;
+  /** --auth USER:PASSWORD logins. */
+  auth: string[];
+  /** --htpasswd FILE. */
+  htpasswd: string | undefined;
+  /** --header-underscores keep. */
+  keepUnderscoreHeaders: boolean;
+  /** --static URL=DIR values, or false for --no-static. */
+  static: string[] | false;
 }
 
 /** What `gw serve --directory DIR [--cgi]` serves. */
@@ -32,12 +41,87 @@ export interface FolderOptions {
   cgiTimeout: number;
   /** CGI scripts that may run at once. */
   cgiMax: number;
+  /** The largest request body a script gets, in bytes. */
+  cgiMaxBody: number;
+  /** --cgi-env NAME=VALUE pairs. */
+  cgiEnv: string[];
+  /** --cgi-pass-env names. */
+  cgiPassEnv: string[];
+  /** --cgi-assign EXT=PROGRAM pairs. */
+  cgiAssign: string[];
+  /** --cgi-user USER. */
+  cgiUser: string | undefined;
+}
+
+/** The variables every CGI script gets: the inherited ones, --cgi-pass-env, then --cgi-env. */
+async function cgiEnvironment(folder: FolderOptions, io: Io): Promise<Record<string, string>> {
+  const { inheritedEnv } = await import("../cgi/script.ts");
+  const env = inheritedEnv();
+  for (const name of folder.cgiPassEnv) {
+    const value = io.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const pair of folder.cgiEnv) {
+    const equals = pair.indexOf("=");
+    env[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return env;
+}
+
+/** The uid and gid of --cgi-user, from `id`; a UserError for a user that does not exist. */
+async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+  const { execFileSync } = await import("node:child_process");
+  try {
+    const id = (flag: string): number => Number(execFileSync("id", [flag, "--", user], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    return { uid: id("-u"), gid: id("-g") };
+  } catch (error) {
+    throw new UserError(`--cgi-user: no such user: ${user}`, { cause: error });
+  }
+}
+
+/**
+ * The static folders in front of APP: static/ beside its module (said once on stderr), then
+ * --static URL=DIR; none with --no-static or without APP.
+ */
+async function staticLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
+  if (options.static === false || options.app === undefined) return (app) => app;
+  const [{ parseStaticMount, withStaticFolders }, { existsSync, statSync }, { dirname, join }, { resolveAppSpec }] = await Promise.all([
+    import("../files/front.ts"), import("node:fs"), import("node:path"), import("../dev/load.ts"),
+  ]);
+  const mounts: { prefix: string; directory: string }[] = [];
+  const beside = join(dirname(resolveAppSpec(options.app, io.cwd).path), "static");
+  if (existsSync(beside) && statSync(beside).isDirectory()) {
+    mounts.push({ prefix: "/static", directory: beside });
+    io.stderr.write(`gw: serving ${beside} under /static/ (--no-static turns this off)\n`);
+  }
+  for (const value of options.static) {
+    try {
+      const mount = parseStaticMount(value);
+      mounts.push({ prefix: mount.prefix, directory: resolve(io.cwd, mount.directory) });
+    } catch (error) {
+      throw new UserError(`--static: ${(error as Error).message}`);
+    }
+  }
+  // Each folder is checked when the front is built, before the server binds: a missing one is a UserError.
+  return (app) => withStaticFolders(app, mounts);
+}
+
+/** HTTP Basic authentication to put in front of the app when --auth or --htpasswd asked for it (logins read now). */
+async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
+  if (options.auth.length === 0 && options.htpasswd === undefined) return (app) => app;
+  const { addHtpasswdLogins, addPlainLogins, basicAuth } = await import("../app/auth.ts");
+  const logins = addPlainLogins(new Map(), options.auth);
+  if (options.htpasswd !== undefined) addHtpasswdLogins(logins, resolve(io.cwd, options.htpasswd));
+  return (app) => basicAuth(app, logins);
 }
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr };
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
+  const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);
+  // Authentication in front of everything, the static folders in front of the app (main thread).
+  const withAuth = (app: App): App => auth(statics(app));
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -51,14 +135,32 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
       // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
       io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
-      const { cgiHttpApp } = await import("../cgi/runner.ts");
-      const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
+      const [{ cgiHttpApp }, { parseAssign }] = await Promise.all([import("../cgi/runner.ts"), import("../cgi/script.ts")]);
+      let assign: Map<string, string>;
+      try {
+        assign = parseAssign(folder.cgiAssign);
+      } catch (error) {
+        throw new UserError(`--cgi-assign: ${(error as Error).message}`);
+      }
+      const user = folder.cgiUser === undefined ? undefined : await userIds(folder.cgiUser);
+      if (user === undefined && process.getuid?.() === 0) {
+        io.stderr.write(pc.yellow("gw: CGI scripts run as root, as gw does; --cgi-user USER runs them as another user") + "\n");
+      }
+      const scripts = cgiHttpApp(root, {
+        directories: folder.cgiDirectories,
+        timeout: folder.cgiTimeout,
+        maxRunning: folder.cgiMax,
+        maxBody: folder.cgiMaxBody,
+        env: await cgiEnvironment(folder, io),
+        assign,
+        user,
+      });
       app = scripts;
       killAll = () => scripts.killAll();
     } else {
       app = (await import("../files/static.ts")).staticApp(root);
     }
-    const server = await makeServer(options.host, options.port, app, logOptions);
+    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
     close = () => server.shutdown().then(killAll);
@@ -73,6 +175,8 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       watch: options.watch,
       shouldValidate: options.shouldValidate,
       allowedHosts: options.allowedHosts,
+      wrap: withAuth,
+      keepUnderscoreHeaders: options.keepUnderscoreHeaders,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
       stdout: io.stdout,
@@ -88,7 +192,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
         : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
     ]);
-    const server = await makeServer(options.host, options.port, app, logOptions);
+    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     close = () => server.shutdown();
     closed = server.serveForever();

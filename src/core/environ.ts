@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 import { BodyInput, ErrorOutput, type TextSink } from "./input.ts";
 import { fileWrapper, guessScheme } from "./util.ts";
 import { GW_VERSION, SERVER_SOFTWARE } from "./version.ts";
+import { hasUnderscore } from "./http-syntax.ts";
 import type { Environ } from "./types.ts";
 
 /** What a server knows before any request arrives; shared by all its requests. */
@@ -16,6 +17,8 @@ export interface ServerInfo {
   errors: ErrorOutput;
   /** gw.url_scheme. @default "http" */
   urlScheme?: "http" | "https";
+  /** Keep request headers whose names hold "_" (dropped by default: see hasUnderscore). @default false */
+  keepUnderscoreHeaders?: boolean;
 }
 
 /** Server facts for environFromRequest, with gw.errors writing to `errors`. */
@@ -30,10 +33,12 @@ interface KeySlot {
   seen: number;
   /** Whether the slot is memoised, hence the only slot for its key; an unmemoised one is checked against the environ. */
   isShared: boolean;
+  /** The header name holds "_": its own slot, never shared, dropped unless the server keeps such names. */
+  readonly hasUnderscore: boolean;
 }
 
-const CONTENT_TYPE: KeySlot = { key: "CONTENT_TYPE", seen: 0, isShared: true };
-const CONTENT_LENGTH: KeySlot = { key: "CONTENT_LENGTH", seen: 0, isShared: true };
+const CONTENT_TYPE: KeySlot = { key: "CONTENT_TYPE", seen: 0, isShared: true, hasUnderscore: false };
+const CONTENT_LENGTH: KeySlot = { key: "CONTENT_LENGTH", seen: 0, isShared: true, hasUnderscore: false };
 
 /** Header names longer than this are not memoised: clients choose them, and a memo must not keep their bytes. */
 export const MAX_MEMO_KEY = 64;
@@ -87,11 +92,12 @@ function headerSlot(name: string): KeySlot | null {
       // "Content_Length" would give HTTP_CONTENT_LENGTH, a key PEP 3333 forbids.
       if (key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE") key = undefined;
     }
-    slot = key === undefined ? null : (slotsByKey.get(key) ?? { key, seen: 0, isShared: false });
+    const isUnderscored = key !== undefined && hasUnderscore(name);
+    slot = key === undefined ? null : isUnderscored ? { key, seen: 0, isShared: false, hasUnderscore: true } : (slotsByKey.get(key) ?? { key, seen: 0, isShared: false, hasUnderscore: false });
     if (length <= MAX_MEMO_KEY) {
       if (slotsByName.size < MAX_MEMO_ENTRIES) {
         slotsByName.set(name, slot);
-        if (slot !== null && !slot.isShared) {
+        if (slot !== null && !slot.isShared && !isUnderscored) {
           slot.isShared = true;
           slotsByKey.set(slot.key, slot);
         }
@@ -108,9 +114,10 @@ function headerSlot(name: string): KeySlot | null {
  * the name upper-cased with "-" as "_"; undefined for a name that would pose as one of those two
  * ("Content_Length" → HTTP_CONTENT_LENGTH, a key PEP 3333 forbids).
  */
-export function headerKey(name: string): string | undefined {
+export function headerKey(name: string, keepUnderscoreHeaders: boolean = false): string | undefined {
   if (isMemoFull) resetMemos();
   const slot = headerSlot(name);
+  if (slot !== null && slot.hasUnderscore && !keepUnderscoreHeaders) return undefined;
   return slot === null || slot === CONTENT_TYPE || slot === CONTENT_LENGTH ? undefined : slot.key;
 }
 
@@ -244,6 +251,8 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
   const stamp = environCount = (environCount + 1) & 0x3fffffff;
   if (isMemoFull) resetMemos();
   const raw = req.rawHeaders;
+  // Set once a kept underscore name wrote a key: from then on every key is joined, not overwritten.
+  let isMixed = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const at = i >> 1;
@@ -259,12 +268,16 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
       }
     }
     if (slot === null) continue;
+    if (slot.hasUnderscore) {
+      if (server.keepUnderscoreHeaders !== true) continue;
+      isMixed = true;
+    }
     const key = slot.key;
     const value = raw[i + 1]!;
     // A repeated header is joined with "," (wsgiref), Cookie with "; " (RFC 9113 §8.2.3), so
     // cookie parsers see separate cookies. The slot tells whether the key is set already:
     // reading the environ back is a megamorphic load that misses (docs/PERFORMANCE.md).
-    if (slot.seen !== stamp && slot.isShared) {
+    if (slot.seen !== stamp && slot.isShared && !isMixed) {
       environ[key] = value;
     } else {
       const previous = environ[key];

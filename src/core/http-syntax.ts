@@ -25,6 +25,15 @@ export function isTokenChar(code: number): boolean {
 }
 
 /** The lower-case names of the hop-by-hop headers of RFC 2616 §13.5.1, which an app must not send. */
+/**
+ * Whether a request header name holds "_": CGI and the environ spell "-" as "_", so such a name
+ * could pose as a dashed header a proxy set ("X_Forwarded_For"); gw drops them unless asked
+ * (nginx's underscores_in_headers, gunicorn's header_map).
+ */
+export function hasUnderscore(name: string): boolean {
+  return name.includes("_");
+}
+
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",

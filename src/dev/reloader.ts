@@ -26,6 +26,10 @@ export interface ReloaderOptions {
   watch: string[];
   /** Wrap the app in the validator and log violations as warnings. @default true */
   shouldValidate: boolean;
+  /** Wraps the front app in the main thread (authentication, static files), so the app's worker never sees what it answers. */
+  wrap?: (app: App) => App;
+  /** Keep request headers whose names hold "_" (see makeServer). @default false */
+  keepUnderscoreHeaders?: boolean;
   /** Where access-log lines go; null for none. */
   log: TextSink | null;
   /** The ready line, then whatever the app itself prints to stdout. */
@@ -281,7 +285,12 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   // Bind and say so first; the first worker boots right after, and requests that arrive
   // meanwhile wait for it (the front app holds them) rather than being refused.
-  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
+  const server = await makeServer(options.host, options.port, options.wrap?.(front) ?? front, {
+    log: options.log,
+    errors: stderr,
+    decorateLog: options.decorateLog,
+    keepUnderscoreHeaders: options.keepUnderscoreHeaders,
+  });
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
   watchFiles(options.watch.map((path) => resolve(options.cwd, path)));

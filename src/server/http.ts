@@ -33,6 +33,8 @@ export interface ServerOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Keep request headers whose names hold "_" in the environ (dropped by default). @default false */
+  keepUnderscoreHeaders?: boolean;
   /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
   handle?: { fd: number } | object;
 }
@@ -71,6 +73,7 @@ export class HttpServer {
     this.port = (httpServer.address() as AddressInfo).port;
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
+    if (options.keepUnderscoreHeaders === true) this.#info.keepUnderscoreHeaders = true;
     const log = options.log === undefined ? process.stderr : options.log;
     this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
@@ -182,7 +185,7 @@ export class HttpServer {
 
   #finished(handler: NodeHandler): void {
     const environ = handler.environ;
-    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent);
+    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent, environ.REMOTE_USER as string | undefined);
     const one = this.#onOne;
     if (one !== undefined) {
       this.#onOne = undefined;

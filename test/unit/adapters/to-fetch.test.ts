@@ -28,6 +28,14 @@ const text = (body: Chunk[] | (() => Iterable<Chunk> | AsyncIterable<Chunk>), he
   });
 
 describe("environFromFetch", () => {
+  test("underscore header names are dropped unless kept", () => {
+    const request = (): Request => new Request("http://example.com/", { headers: [["X-Forwarded-For", "1.2.3.4"], ["X_Forwarded_For", "6.6.6.6"], ["Remote_User", "admin"]] });
+    const dropped = environFromFetch(request(), undefined, errors);
+    expect([dropped.HTTP_X_FORWARDED_FOR, dropped.HTTP_REMOTE_USER]).toEqual(["1.2.3.4", undefined]);
+    const kept = environFromFetch(request(), undefined, errors, true);
+    expect(kept.HTTP_REMOTE_USER).toBe("admin");
+  });
+
   const errors = new ErrorOutput({ write: () => true });
 
   test("the CGI keys come from the URL, the headers and the info", () => {

@@ -362,3 +362,23 @@ describe("the header-name memo (#16)", () => {
     expect(Number(output)).toBeLessThan(5);
   });
 });
+
+describe("underscore header names", () => {
+  const spoofed = ["X-Forwarded-For", "1.2.3.4", "X_Forwarded_For", "6.6.6.6", "Remote_User", "admin", "x_forwarded_for", "7.7.7.7"];
+
+  test("are dropped by default: the dashed header alone arrives, whatever the order", () => {
+    for (const rawHeaders of [spoofed, [...spoofed.slice(2), ...spoofed.slice(0, 2)]]) {
+      const environ = environFromRequest(fakeRequest({ rawHeaders }), server());
+      expect([environ.HTTP_X_FORWARDED_FOR, environ.HTTP_REMOTE_USER]).toEqual(["1.2.3.4", undefined]);
+    }
+  });
+
+  test("are kept, joined in arrival order, when the server keeps them", () => {
+    const info = { ...server(), keepUnderscoreHeaders: true };
+    for (let round = 0; round < 2; round++) {
+      const environ = environFromRequest(fakeRequest({ rawHeaders: [...spoofed.slice(2, 4), ...spoofed.slice(0, 2)] }), info);
+      expect(environ.HTTP_X_FORWARDED_FOR).toBe("6.6.6.6,1.2.3.4");
+    }
+    expect(environFromRequest(fakeRequest({ rawHeaders: spoofed }), info).HTTP_REMOTE_USER).toBe("admin");
+  });
+});

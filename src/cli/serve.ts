@@ -2,6 +2,7 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
@@ -18,6 +19,31 @@ export interface ServeOptions {
   shouldValidate: boolean;
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
   folder: FolderOptions | undefined;
+  /** Serve APP from worker processes under a supervisor (--workers). */
+  workers?: WorkerOptions | undefined;
+}
+
+/** What `gw serve APP --workers N` was asked for. */
+export interface WorkerOptions {
+  count: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+}
+
+/** Runs APP in supervised worker processes until SIGTERM/SIGINT; resolves to the exit code. */
+async function serveWorkers(app: string, options: ServeOptions, workers: WorkerOptions, io: Io): Promise<number> {
+  const [{ superviseWorkers }, { readyLine }] = await Promise.all([import("../server/workers.ts"), import("../core/log.ts")]);
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "../dev/worker-process.ts" : "../dev/worker-process.js", import.meta.url);
+  return superviseWorkers({
+    workerModule: fileURLToPath(entry),
+    setup: { front: "http", listen: { host: options.host, port: options.port }, app, cwd: io.cwd, isQuiet: options.isQuiet },
+    ...workers,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    readyLine: (port) => readyLine(options.host || "0.0.0.0", port),
+  });
 }
 
 /** What `gw serve --directory DIR [--cgi]` serves. */
@@ -40,6 +66,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
   let killAll = (): void => {};
+  if (options.workers !== undefined && options.app !== undefined) return serveWorkers(options.app, options, options.workers, io);
   if (options.folder !== undefined) {
     const folder = options.folder;
     const root = resolve(io.cwd, folder.directory);

@@ -78,6 +78,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     const worker = cluster.fork({ [SETUP_VARIABLE]: JSON.stringify(setup) });
     const slot: Slot = { id, worker, generation: gen, state: "booting", lastBeat: Date.now(), isRetired: false };
     alive.add(worker);
+    // A message to a worker that is exiting fails with an 'error' event; its 'exit' event follows and is what counts.
+    worker.on("error", () => {});
     worker.on("message", (message: WorkerMessage) => onMessage(slot, message));
     worker.on("exit", (code, signal) => {
       alive.delete(worker);
@@ -90,11 +92,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     slot.state = "draining";
     slot.isRetired = true;
     const message: SupervisorMessage = { gw: "drain", timeout: options.gracefulTimeout * 1000 };
-    try {
-      slot.worker.send(message);
-    } catch {
-      // The worker is already gone; its exit event follows.
-    }
+    if (slot.worker.isConnected()) slot.worker.send(message);
     const kill = setTimeout(() => slot.worker.process.kill("SIGKILL"), options.gracefulTimeout * 1000 + 1000);
     kill.unref();
     slot.worker.once("exit", () => clearTimeout(kill));

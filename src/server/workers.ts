@@ -3,7 +3,7 @@
 // (SCHED_NONE: the supervisor never touches a request), and it restarts, scales and watches them.
 import type { Worker } from "node:cluster";
 import type { TextSink } from "../core/input.ts";
-import { SETUP_VARIABLE, type SupervisorMessage, type WorkerMessage, type WorkerSetup } from "./worker.ts";
+import { SETUP_VARIABLE, type ListenTarget, type SupervisorMessage, type WorkerMessage, type WorkerSetup } from "./worker.ts";
 
 /** Options for superviseWorkers. */
 export interface SupervisorOptions {
@@ -49,6 +49,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: options.workerModule, args: [], silent: false, ...(options.execArgv ? { execArgv: options.execArgv } : {}) });
   const { stdout, stderr } = options;
+  const listen = await concretePort(options.setup.listen);
   const heartbeat = Math.max(100, Math.min(1000, options.timeout * 250));
   const slots = new Map<number, Slot>();
   /** Every worker process not yet exited, whatever its state. */
@@ -71,6 +72,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     const jitter = options.maxRequestsJitter > 0 ? Math.floor(Math.random() * (options.maxRequestsJitter + 1)) : 0;
     const setup: WorkerSetup = {
       ...options.setup,
+      listen,
       isMultiprocess: count > 1,
       heartbeat,
       maxRequests: options.maxRequests > 0 ? options.maxRequests + jitter : 0,
@@ -290,6 +292,24 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     clearInterval(watchdog);
     for (const [signal, handler] of handlers) process.off(signal, handler);
   }
+}
+
+/**
+ * The target with port 0 replaced by a port free now. node:cluster closes the shared socket when
+ * its last worker exits (a lone worker crashing), and the replacement binds again: to the same
+ * port only if it asks for that port, not 0.
+ */
+async function concretePort(target: ListenTarget): Promise<ListenTarget> {
+  if (!("port" in target) || target.port !== 0) return target;
+  const net = await import("node:net");
+  const probe = net.createServer();
+  const port = await new Promise<number>((resolve) => {
+    // A host that cannot be bound stays as it was; the first worker's listen says why, in one line.
+    probe.once("error", () => resolve(0));
+    probe.listen(0, target.host, () => resolve((probe.address() as { port: number }).port));
+  });
+  if (port !== 0) probe.close();
+  return { host: target.host, port };
 }
 
 function mb(bytes: number): string {

@@ -106,7 +106,7 @@ describe("gw serve --workers", () => {
       await gw.stop("SIGKILL");
       dir.remove();
     }
-  }, 60_000);
+  }, 90_000);
 
   test("SIGHUP with broken code keeps the old workers serving and names the error; fixed code then serves", async () => {
     const dir = tempApp({ "app.ts": appSource("good") });
@@ -143,6 +143,41 @@ describe("gw serve --workers", () => {
       expect(result.statuses).toEqual([]);
       expect(workerPids(gw).sort()).toEqual(workerPids(gw).filter((pid) => pid !== victim).sort());
       expect(workerPids(gw)).toContain(replacement);
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
+
+  test("with one worker and --port 0, the replacement of a killed worker serves on the same port", async () => {
+    const dir = tempApp({ "app.ts": appSource("app") });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "1"], { cwd: dir.dir });
+    try {
+      const [only] = workerPids(gw);
+      process.kill(only!, "SIGKILL");
+      await gw.waitForStderr(/^gw: worker 1 \(pid \d+\) ready/);
+      await pollUntil("the new worker to answer", () => get(gw).catch(() => ({ status: 0, text: "" })), (r) => r.status === 200, 5_000);
+      expect((await get(gw)).text).not.toContain(String(only));
+      expect(gw.stdout().split("\n").filter(Boolean)).toHaveLength(1);
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
+
+  test("access-log lines of two workers under load are whole lines, one a request", async () => {
+    const dir = tempApp({ "app.ts": appSource("app") });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--workers", "2"], { cwd: dir.dir });
+    try {
+      const results = await Promise.all(Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 40; i++) await get(gw, `/${"x".repeat(200)}?${i}`);
+      }));
+      expect(results).toHaveLength(8);
+      await pollUntil("320 access lines", async () => count(gw.stderr(), /"GET \//), (n) => n >= 320, 5_000);
+      const lines = gw.stderr().split("\n").filter(Boolean);
+      const access = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x{200}\?\d+ HTTP\/1\.1" 200 \d+$/;
+      expect(lines.filter((line) => !access.test(line) && !line.startsWith("gw: "))).toEqual([]);
+      expect(lines.filter((line) => access.test(line))).toHaveLength(320);
     } finally {
       await gw.stop("SIGKILL");
       dir.remove();

@@ -1,6 +1,7 @@
 // One worker process under the supervisor (server/workers.ts): runs a front (HTTP now; FastCGI
 // and SCGI plug in the same way) on the socket the supervisor shares through node:cluster, beats
 // a heartbeat over IPC, and drains when told to: gunicorn's worker half of the arbiter.
+import { fstatSync } from "node:fs";
 import type { App } from "../core/types.ts";
 import type { TextSink } from "../core/input.ts";
 
@@ -108,7 +109,7 @@ export function wholeLines(sink: TextSink, limit = 4096): TextSink {
 export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<string, StartFront>): Promise<void> {
   const start = fronts[setup.front];
   if (start === undefined) throw new Error(`no front named ${setup.front}`);
-  const served = setup.isMultiprocess ? multiprocess(app) : app;
+  const served = watched(setup.isMultiprocess ? multiprocess(app) : app);
   let count = 0;
   let hasRetired = false;
   const hooks: FrontHooks = {
@@ -142,6 +143,55 @@ export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<str
   process.on("SIGINT", () => {});
   process.on("SIGTERM", () => void drain(30_000));
   send({ gw: "ready", port: front.port, rss: process.memoryUsage.rss() });
+}
+
+/** The descriptor on which a worker reports the request its blocked event loop is serving. */
+export const STALL_FD = 4;
+
+// The watchdog runs in a thread of its own, so it still runs while the app blocks the main
+// thread: it sees the tick stop and writes the request line the app last started to STALL_FD.
+const WATCHDOG = `
+const { workerData } = require("node:worker_threads");
+const { writeSync } = require("node:fs");
+const state = new Int32Array(workerData.buffer, 0, 2);
+const bytes = new Uint8Array(workerData.buffer, 8);
+let last = -1, since = Date.now(), isReported = false;
+setInterval(() => {
+  const tick = Atomics.load(state, 0);
+  if (tick !== last) { last = tick; since = Date.now(); isReported = false; return; }
+  if (isReported || Date.now() - since < workerData.after) return;
+  isReported = true;
+  try { writeSync(workerData.fd, Buffer.from(bytes.slice(0, Atomics.load(state, 1))).toString() + "\\n"); } catch {}
+}, 50);
+`;
+const LINE_BYTES = 1024;
+
+/**
+ * The app, recording each request line where the watchdog thread can read it, so the supervisor
+ * can say what a blocked worker was serving. Without STALL_FD (not under a supervisor) it is `app`.
+ */
+function watched(app: App): App {
+  let isPipe = false;
+  try {
+    // node makes a child's extra "pipe" a UNIX socket pair.
+    const stat = fstatSync(STALL_FD);
+    isPipe = stat.isSocket() || stat.isFIFO();
+  } catch {
+    return app;
+  }
+  if (!isPipe) return app;
+  const buffer = new SharedArrayBuffer(8 + LINE_BYTES);
+  const state = new Int32Array(buffer, 0, 2);
+  const bytes = new Uint8Array(buffer, 8);
+  const { Worker } = process.getBuiltinModule("node:worker_threads") as typeof import("node:worker_threads");
+  new Worker(WATCHDOG, { eval: true, workerData: { buffer, fd: STALL_FD, after: 200 } }).unref();
+  setInterval(() => Atomics.add(state, 0, 1), 25).unref();
+  const encoder = new TextEncoder();
+  return (environ, startResponse) => {
+    const line = `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} ${environ.SERVER_PROTOCOL}`;
+    Atomics.store(state, 1, encoder.encodeInto(line, bytes).written);
+    return app(environ, startResponse);
+  };
 }
 
 /** The app with gw.multiprocess set true, for a worker that is one of several. */

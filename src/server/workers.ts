@@ -3,7 +3,7 @@
 // (SCHED_NONE: the supervisor never touches a request), and it restarts, scales and watches them.
 import type { Worker } from "node:cluster";
 import type { TextSink } from "../core/input.ts";
-import { SETUP_VARIABLE, type ListenTarget, type SupervisorMessage, type WorkerMessage, type WorkerSetup } from "./worker.ts";
+import { SETUP_VARIABLE, STALL_FD, type ListenTarget, type SupervisorMessage, type WorkerMessage, type WorkerSetup } from "./worker.ts";
 
 /** Options for superviseWorkers. */
 export interface SupervisorOptions {
@@ -37,6 +37,8 @@ interface Slot {
   lastBeat: number;
   /** Set when the supervisor ended it on purpose (drain, timeout), so its exit is not a crash. */
   isRetired: boolean;
+  /** The request line the worker's watchdog last reported its blocked event loop serving. */
+  stalledOn: string | undefined;
 }
 
 const BOOT_RETRIES = 5;
@@ -47,7 +49,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   // Each worker accepts on the shared socket itself; round-robin would route every connection
   // through this process (docs/PERFORMANCE.md, "Workers").
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: options.workerModule, args: [], silent: false, ...(options.execArgv ? { execArgv: options.execArgv } : {}) });
+  const stdio = ["inherit", "inherit", "inherit", "ipc", "pipe"];
+  cluster.setupPrimary({ exec: options.workerModule, args: [], stdio, ...(options.execArgv ? { execArgv: options.execArgv } : {}) });
   const { stdout, stderr } = options;
   const listen = await concretePort(options.setup.listen);
   const heartbeat = Math.max(100, Math.min(1000, options.timeout * 250));
@@ -78,7 +81,10 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       maxRequests: options.maxRequests > 0 ? options.maxRequests + jitter : 0,
     };
     const worker = cluster.fork({ [SETUP_VARIABLE]: JSON.stringify(setup) });
-    const slot: Slot = { id, worker, generation: gen, state: "booting", lastBeat: Date.now(), isRetired: false };
+    const slot: Slot = { id, worker, generation: gen, state: "booting", lastBeat: Date.now(), isRetired: false, stalledOn: undefined };
+    const stalls = worker.process.stdio[STALL_FD] as NodeJS.ReadableStream | null | undefined;
+    stalls?.setEncoding("utf8");
+    stalls?.on("data", (text: string) => (slot.stalledOn = text.trim().split("\n").at(-1)));
     alive.add(worker);
     // A message to a worker that is exiting fails with an 'error' event; its 'exit' event follows and is what counts.
     worker.on("error", () => {});
@@ -102,6 +108,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
 
   function onMessage(slot: Slot, message: WorkerMessage): void {
     slot.lastBeat = Date.now();
+    slot.stalledOn = undefined;
     switch (message.gw) {
       case "ready": {
         slot.state = "ready";
@@ -235,7 +242,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     clearInterval(watchdog);
     for (const worker of alive) {
       if (isForced) worker.process.kill("SIGKILL");
-      else drain({ id: worker.id, worker, generation, state: "ready", lastBeat: 0, isRetired: true });
+      else drain({ id: worker.id, worker, generation, state: "ready", lastBeat: 0, isRetired: true, stalledOn: undefined });
     }
     if (alive.size === 0) finish(code);
   }
@@ -251,7 +258,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       slots.delete(slot.id);
       const next = fork(slot.id, generation);
       slots.set(slot.id, next);
-      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) blocked for ${((now - slot.lastBeat) / 1000).toFixed(1)} s (--timeout ${options.timeout}); killed it, started pid ${next.worker.process.pid}`);
+      const serving = slot.stalledOn === undefined ? "" : ` serving "${slot.stalledOn}"`;
+      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) blocked for ${((now - slot.lastBeat) / 1000).toFixed(1)} s${serving} (--timeout ${options.timeout}); killed it, started pid ${next.worker.process.pid}`);
     }
   }, Math.min(1000, heartbeat));
 

@@ -257,7 +257,7 @@ describe("gw serve --workers", () => {
       const spin = gw.request("/spin").then(() => "answered", () => "cut");
       await new Promise((resolve) => setTimeout(resolve, 200));
       for (let i = 0; i < 5; i++) expect((await get(gw)).status).toBe(200);
-      const line = await gw.waitForStderr(/^gw: worker \d \(pid \d+\) blocked for \d+\.\d s \(--timeout 1\); killed it, started pid \d+$/, 5_000);
+      const line = await gw.waitForStderr(/^gw: worker \d \(pid \d+\) blocked for \d+\.\d s serving "GET \/spin HTTP\/1\.1" \(--timeout 1\); killed it, started pid \d+$/, 5_000);
       expect(line).toBeTruthy();
       expect(await spin).toBe("cut");
       expect((await get(gw)).status).toBe(200);

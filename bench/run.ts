@@ -131,6 +131,12 @@ if (args.only === undefined || args.only === "static") {
   printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", "", "nginx req/s", "gw/nginx"], staticRows);
 }
 
+if ((args.only === undefined || args.only === "workers") && tool === "wrk") {
+  const { benchWorkers } = await import("./workers.ts");
+  process.stdout.write("\nworkers: gw serve APP --workers N, every gw process on CPU 0, wrk on CPU 1; CPU us/request = user+sys of all gw processes / requests\n");
+  printTable(["scenario", "gw", "baseline", "ratio", "target", ""], await benchWorkers({ seconds, rounds }));
+}
+
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (row: string[]): string => "| " + header.map((_, i) => (row[i] ?? "").padEnd(widths[i]!)).join(" | ") + " |";

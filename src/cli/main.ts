@@ -49,7 +49,23 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** Parses --workers: a whole number from 1, or "auto" for one per CPU. */
+export function parseWorkers(value: string): number {
+  return value === "auto" ? availableParallelism() : parseCount(value);
+}
+
+/** Parses --max-requests-jitter: a whole number from 0. */
+export function parseCountOrZero(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole number from 0`);
+  return Number(value);
+}
+
 interface ServeCommandOptions {
+  workers?: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests?: number;
+  maxRequestsJitter: number;
   host: string;
   port?: number;
   quiet?: boolean;
@@ -121,6 +137,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
     .option("--no-static", "do not serve the static/ folder beside APP")
     .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop")
+    .option("-w, --workers <n>", "serve APP from N worker processes under a supervisor (\"auto\": one per CPU); no reload", parseWorkers)
+    .option("--timeout <seconds>", "with --workers: replace a worker whose event loop stays blocked this long", parseSeconds, 30)
+    .option("--graceful-timeout <seconds>", "with --workers: time a stopping worker has to finish its requests", parseSeconds, 30)
+    .option("--max-requests <n>", "with --workers: replace a worker gracefully after about N requests", parseCount)
+    .option("--max-requests-jitter <n>", "with --max-requests: add 0..N at random per worker, so they do not restart together", parseCountOrZero, 0)
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
@@ -134,13 +155,24 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
+      if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
+      if (options.workers !== undefined && options.watch !== undefined) {
+        throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --watch");
+      }
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
-          shouldReload: options.reload && !isFolder,
+          shouldReload: options.reload && !isFolder && options.workers === undefined,
+          workers: options.workers === undefined ? undefined : {
+            count: options.workers,
+            timeout: options.timeout,
+            gracefulTimeout: options.gracefulTimeout,
+            maxRequests: options.maxRequests ?? 0,
+            maxRequestsJitter: options.maxRequestsJitter,
+          },
           watch: options.watch ?? [],
           shouldValidate: options.validate,
           allowedHosts: options.allowedHost ?? [],

@@ -3,6 +3,7 @@
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.ts";
+import { fileURLToPath } from "node:url";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
@@ -29,6 +30,31 @@ export interface ServeOptions {
   keepUnderscoreHeaders: boolean;
   /** --static URL=DIR values, or false for --no-static. */
   static: string[] | false;
+  /** Serve APP from worker processes under a supervisor (--workers). */
+  workers?: WorkerOptions | undefined;
+}
+
+/** What `gw serve APP --workers N` was asked for. */
+export interface WorkerOptions {
+  count: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+}
+
+/** Runs APP in supervised worker processes until SIGTERM/SIGINT; resolves to the exit code. */
+async function serveWorkers(app: string, options: ServeOptions, workers: WorkerOptions, io: Io): Promise<number> {
+  const [{ superviseWorkers }, { readyLine }] = await Promise.all([import("../server/workers.ts"), import("../core/log.ts")]);
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "../dev/worker-process.ts" : "../dev/worker-process.js", import.meta.url);
+  return superviseWorkers({
+    workerModule: fileURLToPath(entry),
+    setup: { front: "http", listen: { host: options.host, port: options.port }, app, cwd: io.cwd, isQuiet: options.isQuiet },
+    ...workers,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    readyLine: (port) => readyLine(options.host || "0.0.0.0", port),
+  });
 }
 
 /** What `gw serve --directory DIR [--cgi]` serves. */
@@ -117,6 +143,13 @@ async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => A
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
+  if (options.workers !== undefined && options.app !== undefined) {
+    // The worker processes build only the app: a login or a header rule that silently did not apply would be worse than none.
+    const unsupported = [options.auth.length > 0 && "--auth", options.htpasswd !== undefined && "--htpasswd",
+      Array.isArray(options.static) && options.static.length > 0 && "--static", options.keepUnderscoreHeaders && "--header-underscores keep"].filter(Boolean);
+    if (unsupported.length > 0) throw new UserError(`${unsupported.join(", ")} cannot be combined with --workers yet; put them in front of gw (nginx) or serve without --workers`);
+    return serveWorkers(options.app, options, options.workers, io);
+  }
   const pc = colorsFor(io);
   const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
   const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);

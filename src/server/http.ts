@@ -14,6 +14,7 @@ import type { App } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
+const netServerClose = process.getBuiltinModule("node:net").Server.prototype.close;
 
 /** Options for makeServer. */
 export interface ServerOptions {
@@ -35,11 +36,13 @@ export interface ServerOptions {
   shutdownTimeout?: number;
   /** Keep request headers whose names hold "_" in the environ (dropped by default). @default false */
   keepUnderscoreHeaders?: boolean;
+  /** Called after each request is done (a worker counts them for --max-requests). */
+  onRequestDone?: () => void;
   /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
   handle?: { fd: number } | object;
 }
 
-type Mode = "idle" | "forever" | "one" | "closed";
+type Mode = "idle" | "forever" | "one" | "draining" | "closed";
 
 /** A gw app behind node:http (wsgiref's WSGIServer): made by makeServer, already listening. */
 export class HttpServer {
@@ -60,6 +63,7 @@ export class HttpServer {
   #onClosed: (() => void) | undefined;
   #closed: Promise<void>;
   #shutdownTimeout: number;
+  #onRequestDone: (() => void) | undefined;
   /** Sockets whose refused request was read again leniently: node's parser is done with them. */
   #recovered = new WeakSet<Socket>();
   /** One options object for every request's handler: nothing to allocate per request. */
@@ -77,6 +81,7 @@ export class HttpServer {
     const log = options.log === undefined ? process.stderr : options.log;
     this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     this.#handlerOptions = { onDone: (handler) => this.#finished(handler), drainTimeout: options.drainTimeout };
     this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
     httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
@@ -107,6 +112,12 @@ export class HttpServer {
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
       this.#mode = "idle";
+      return this.#dispatch(req, res);
+    }
+    if (this.#mode === "draining") {
+      // A request that came in on a kept-alive connection while draining is served, and its
+      // response ends the connection, so the client never races a close on an idle socket.
+      res.shouldKeepAlive = false;
       return this.#dispatch(req, res);
     }
     if (this.#mode === "closed") {
@@ -186,6 +197,7 @@ export class HttpServer {
   #finished(handler: NodeHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent, environ.REMOTE_USER as string | undefined);
+    this.#onRequestDone?.();
     const one = this.#onOne;
     if (one !== undefined) {
       this.#onOne = undefined;
@@ -212,6 +224,27 @@ export class HttpServer {
       if (waiting !== undefined) this.#dispatch(...waiting);
       else this.#mode = "one";
     });
+  }
+
+  /**
+   * Stops accepting but keeps serving the open connections, each response now ending its
+   * connection; after `grace` ms connections still idle are closed, after `timeout` ms every
+   * one is. Resolves when every connection is closed (a worker's graceful stop).
+   */
+  async drain(timeout: number = this.#shutdownTimeout, grace: number = 2_000): Promise<void> {
+    if (this.#mode === "closed" || this.#mode === "draining") return this.#closed;
+    this.#mode = "draining";
+    const idle = setTimeout(() => this.httpServer.closeIdleConnections(), Math.min(grace, timeout));
+    const all = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
+    // net's close, not http's: http.Server#close also closes idle connections at once, and a
+    // client may be sending on one of them right now.
+    await new Promise<void>((resolve) => netServerClose.call(this.httpServer, () => resolve()));
+    clearTimeout(idle);
+    clearTimeout(all);
+    this.#mode = "closed";
+    this.#log?.flush();
+    this.#onClosed?.();
+    return this.#closed;
   }
 
   /**

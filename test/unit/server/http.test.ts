@@ -12,7 +12,7 @@ import {
   throwsAfterFirstChunk, throwsBeforeStart,
 } from "../../helpers/apps.ts";
 import { recordingSink } from "../../helpers/gateways.ts";
-import { RawConnection, WAIT_MS, rawExchange, sendRequest, sleep, waitUntil } from "../../helpers/http-client.ts";
+import { RawConnection, WAIT_MS, header, rawExchange, sendRequest, sleep, waitUntil } from "../../helpers/http-client.ts";
 
 const servers: HttpServer[] = [];
 const cleanups: (() => void)[] = [];
@@ -188,6 +188,40 @@ describe("handleRequest", () => {
     expect(isAnswered).toBe(false);
     await within(server.handleRequest(), WAIT_MS, "handleRequest() to resolve");
     expect((await waiting).body.toString()).toBe(HELLO);
+  });
+});
+
+describe("drain", () => {
+  test("an idle kept-alive connection is still served, with Connection: close, and drain resolves after it", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const connection = await RawConnection.open(server.url);
+    cleanups.push(() => connection.close());
+    connection.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    expect(header(await connection.readResponse(), "connection")).not.toBe("close");
+
+    let isDrained = false;
+    const drained = server.drain(5_000, 2_000).then(() => (isDrained = true));
+    await sleep(100);
+    connection.send("GET /again HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const again = await connection.readResponse();
+    expect([again.status, header(again, "connection")]).toEqual([200, "close"]);
+    await connection.waitForClose();
+    await within(drained, 3_000, "drain() to resolve once the connection closed");
+    expect(isDrained).toBe(true);
+  });
+
+  test("a connection left idle is closed after the grace period", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const connection = await RawConnection.open(server.url);
+    cleanups.push(() => connection.close());
+    connection.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    await connection.readResponse();
+    const began = Date.now();
+    await within(server.drain(5_000, 300), 3_000, "drain() to resolve");
+    await connection.waitForClose();
+    expect(Date.now() - began).toBeGreaterThanOrEqual(250);
   });
 });
 

@@ -1,0 +1,158 @@
+// The templates half of `npm run bench`: one 1,000-row table page (same data, same HTML, escaping
+// on) rendered to a string by gw's `html`, hono's `html` helper, Eta, EJS and precompiled
+// Handlebars, each as its docs show; rounds alternate engines and the medians are compared.
+import ejs from "ejs";
+import { Eta } from "eta";
+import Handlebars from "handlebars";
+import { html as honoHtml } from "hono/html";
+import { each, html } from "../src/app/template.ts";
+import { median } from "./common.ts";
+
+/** One row of the bench table. */
+export interface Row {
+  id: number;
+  name: string;
+  email: string;
+  city: string;
+  score: number;
+  isActive: boolean;
+}
+
+/** The page's data: 1,000 rows, some with characters to escape in every escaped field. */
+export function benchData(count: number = 1000): { title: string; rows: Row[] } {
+  const cities = ["Zürich", "São Paulo", "Tokyo", "Lagos", "Ann Arbor <MI>", "Saint-Étienne & co"];
+  const rows: Row[] = [];
+  for (let i = 0; i < count; i++) {
+    rows.push({
+      id: i + 1,
+      name: i % 10 === 0 ? `O'Brien "Bob" #${i}` : `User ${i}`,
+      email: `user${i}@example.com`,
+      city: cities[i % cities.length]!,
+      score: (i * 7919) % 1000,
+      isActive: i % 3 !== 0,
+    });
+  }
+  return { title: "Users & <friends>", rows };
+}
+
+type Data = ReturnType<typeof benchData>;
+
+// ---- gw ----
+const gwRow = (row: Row, parity: string): ReturnType<typeof html> =>
+  html`<tr class="${parity}"><td>${row.id}</td><td><a href="/users/${row.id}">${row.name}</a></td><td>${row.email}</td><td>${row.city}</td><td>${row.score}</td><td>${row.isActive ? "yes" : "no"}</td></tr>
+`;
+const gwPage = (data: Data): ReturnType<typeof html> => html`<!doctype html>
+<html><head><title>${data.title}</title></head>
+<body><h1>${data.title}</h1>
+<table>
+${each(data.rows, (row, loop) => gwRow(row, loop.parity))}</table>
+</body></html>
+`;
+
+// ---- hono/html ----
+const honoPage = (data: Data): string => String(honoHtml`<!doctype html>
+<html><head><title>${data.title}</title></head>
+<body><h1>${data.title}</h1>
+<table>
+${data.rows.map((row, i) => honoHtml`<tr class="${i % 2 === 0 ? "odd" : "even"}"><td>${row.id}</td><td><a href="/users/${row.id}">${row.name}</a></td><td>${row.email}</td><td>${row.city}</td><td>${row.score}</td><td>${row.isActive ? "yes" : "no"}</td></tr>
+`)}</table>
+</body></html>
+`);
+
+// ---- Eta, EJS (same syntax for this page) ----
+const EMBEDDED = `<!doctype html>
+<html><head><title><%= it.title %></title></head>
+<body><h1><%= it.title %></h1>
+<table>
+<% it.rows.forEach(function (row, i) { %><tr class="<%= i % 2 === 0 ? "odd" : "even" %>"><td><%= row.id %></td><td><a href="/users/<%= row.id %>"><%= row.name %></a></td><td><%= row.email %></td><td><%= row.city %></td><td><%= row.score %></td><td><%= row.isActive ? "yes" : "no" %></td></tr>
+<% }) %></table>
+</body></html>
+`;
+const eta = new Eta({ cache: true });
+eta.loadTemplate("@page", EMBEDDED);
+const etaPage = (data: Data): string => eta.render("@page", data);
+// EJS's `it` is its localsName option; compile once and call the function, as its README shows.
+const ejsPage = ejs.compile(EMBEDDED, { localsName: "it", _with: false, strict: true }) as (data: Data) => string;
+
+// ---- Handlebars, precompiled (what `handlebars` the CLI emits, loaded with Handlebars.template) ----
+const handlebars = Handlebars.create();
+handlebars.registerHelper("parity", (index: number) => (index % 2 === 0 ? "odd" : "even"));
+handlebars.registerHelper("yesNo", (value: boolean) => (value ? "yes" : "no"));
+const HANDLEBARS = `<!doctype html>
+<html><head><title>{{title}}</title></head>
+<body><h1>{{title}}</h1>
+<table>
+{{#each rows}}<tr class="{{parity @index}}"><td>{{id}}</td><td><a href="/users/{{id}}">{{name}}</a></td><td>{{email}}</td><td>{{city}}</td><td>{{score}}</td><td>{{yesNo isActive}}</td></tr>
+{{/each}}</table>
+</body></html>
+`;
+const handlebarsPage = handlebars.template(new Function(`return ${Handlebars.precompile(HANDLEBARS)}`)() as TemplateSpecification) as (data: Data) => string;
+type TemplateSpecification = Parameters<typeof Handlebars.template>[0];
+
+/** Each engine's render function: data in, the whole page as a string out. */
+export const ENGINES: Record<string, (data: Data) => string> = {
+  "gw html": (data) => gwPage(data).toString(),
+  "hono html": honoPage,
+  "eta": etaPage,
+  "ejs": ejsPage,
+  "handlebars (precompiled)": handlebarsPage,
+};
+
+/** The page with every engine's spelling of the quote entities made one, so outputs compare. */
+export function normalise(page: string): string {
+  return page.replaceAll("&#34;", "&quot;").replaceAll("&#x27;", "&#39;").replaceAll("&#x3D;", "=");
+}
+
+function rate(render: (data: Data) => string, data: Data, milliseconds: number): number {
+  let count = 0;
+  let sink = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < milliseconds) {
+    for (let i = 0; i < 20; i++) sink += render(data).length;
+    count += 20;
+    now = performance.now();
+  }
+  if (sink === 0) throw new Error("rendered nothing");
+  return (count * 1000) / (now - start);
+}
+
+/** Options for benchTemplates. */
+export interface TemplateBenchOptions {
+  /** Milliseconds per engine per round. @default 1000 */
+  milliseconds?: number;
+  /** Rounds; medians are reported. @default 7 */
+  rounds?: number;
+}
+
+/** Renders the page with every engine in alternating rounds; rows: engine, renders/s (median), spread, gw's ratio. */
+export function benchTemplates(options: TemplateBenchOptions = {}): string[][] {
+  const milliseconds = options.milliseconds ?? 1000;
+  const rounds = options.rounds ?? 7;
+  const data = benchData();
+  const expected = normalise(ENGINES["gw html"]!(data));
+  for (const [name, render] of Object.entries(ENGINES)) {
+    if (normalise(render(data)) !== expected) throw new Error(`${name} renders a different page`);
+  }
+  const names = Object.keys(ENGINES);
+  const rates = new Map(names.map((name) => [name, [] as number[]]));
+  for (const name of names) rate(ENGINES[name]!, data, 300);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) rates.get(name)!.push(rate(ENGINES[name]!, data, milliseconds));
+  }
+  const gw = median(rates.get("gw html")!);
+  const fastestOther = Math.max(...names.filter((name) => name !== "gw html").map((name) => median(rates.get(name)!)));
+  return names.map((name) => {
+    const values = rates.get(name)!;
+    const value = median(values);
+    const spread = `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+    const ratio = name === "gw html" ? `${(gw / fastestOther).toFixed(2)} × fastest other (target >= 1.2)` : `${(gw / value).toFixed(2)}`;
+    return [name, value.toFixed(0), spread, ratio];
+  });
+}
+
+if (import.meta.main) {
+  const table = benchTemplates({ milliseconds: Number(process.argv[2] ?? 1000), rounds: Number(process.argv[3] ?? 5) });
+  for (const row of table) process.stdout.write(row.join(" | ") + "\n");
+}

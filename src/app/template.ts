@@ -123,11 +123,15 @@ function once(text: string): AsyncIterator<string> {
 // ---- escaping --------------------------------------------------------------------------------------
 
 const AMP = 38, LT = 60, GT = 62, QUOT = 34, APOS = 39;
+const SPECIAL = /[&<>"']/;
 
 /** Escapes & < > " ' for HTML text and quoted attribute values. */
 export function escapeHtml(text: string): string {
-  // A char scan: most values have nothing to escape and are returned as they are, unsliced.
-  for (let i = 0; i < text.length; i++) {
+  // Most values have nothing to escape and are returned as they are. Measured on node 24: a char
+  // scan is faster up to about 16 chars, irregexp's test beyond.
+  const length = text.length;
+  if (length > 16) return SPECIAL.test(text) ? escapeFrom(text, 0) : text;
+  for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
     if (code <= GT && (code === AMP || code === LT || code === GT || code === QUOT || code === APOS)) return escapeFrom(text, i);
   }

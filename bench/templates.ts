@@ -1,53 +1,16 @@
 // The templates half of `npm run bench`: one 1,000-row table page (same data, same HTML, escaping
 // on) rendered to a string by gw's `html`, hono's `html` helper, Eta, EJS and precompiled
 // Handlebars, each as its docs show; rounds alternate engines and the medians are compared.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import ejs from "ejs";
 import { Eta } from "eta";
 import Handlebars from "handlebars";
 import { html as honoHtml } from "hono/html";
-import { each, html } from "../src/app/template.ts";
-import { median } from "./common.ts";
-
-/** One row of the bench table. */
-export interface Row {
-  id: number;
-  name: string;
-  email: string;
-  city: string;
-  score: number;
-  isActive: boolean;
-}
-
-/** The page's data: 1,000 rows, some with characters to escape in every escaped field. */
-export function benchData(count: number = 1000): { title: string; rows: Row[] } {
-  const cities = ["Zürich", "São Paulo", "Tokyo", "Lagos", "Ann Arbor <MI>", "Saint-Étienne & co"];
-  const rows: Row[] = [];
-  for (let i = 0; i < count; i++) {
-    rows.push({
-      id: i + 1,
-      name: i % 10 === 0 ? `O'Brien "Bob" #${i}` : `User ${i}`,
-      email: `user${i}@example.com`,
-      city: cities[i % cities.length]!,
-      score: (i * 7919) % 1000,
-      isActive: i % 3 !== 0,
-    });
-  }
-  return { title: "Users & <friends>", rows };
-}
-
-type Data = ReturnType<typeof benchData>;
-
-// ---- gw ----
-const gwRow = (row: Row, parity: string): ReturnType<typeof html> =>
-  html`<tr class="${parity}"><td>${row.id}</td><td><a href="/users/${row.id}">${row.name}</a></td><td>${row.email}</td><td>${row.city}</td><td>${row.score}</td><td>${row.isActive ? "yes" : "no"}</td></tr>
-`;
-const gwPage = (data: Data): ReturnType<typeof html> => html`<!doctype html>
-<html><head><title>${data.title}</title></head>
-<body><h1>${data.title}</h1>
-<table>
-${each(data.rows, (row, loop) => gwRow(row, loop.parity))}</table>
-</body></html>
-`;
+import { benchData, gwPage, type Data } from "./template-page.ts";
+import { hasWrk, median, pinned, wrkRate } from "./common.ts";
 
 // ---- hono/html ----
 const honoPage = (data: Data): string => String(honoHtml`<!doctype html>
@@ -150,6 +113,52 @@ export function benchTemplates(options: TemplateBenchOptions = {}): string[][] {
     const ratio = name === "gw html" ? `${(gw / fastestOther).toFixed(2)} × fastest other (target >= 1.2)` : `${(gw / value).toFixed(2)}`;
     return [name, value.toFixed(0), spread, ratio];
   });
+}
+
+const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
+
+async function startGwServe(): Promise<{ child: ChildProcess; port: number }> {
+  const app = join(import.meta.dirname, "template-app.ts");
+  const [command, args] = pinned(0, process.execPath, [GW_BIN, "serve", app, "--port", "0", "--no-reload"]);
+  // Its access log goes nowhere: one stderr line a request would be part of what is measured.
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "ignore"] });
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const match = / port (\d+) /.exec(line);
+    if (match) return { child, port: Number(match[1]) };
+  }
+  throw new Error("gw serve bench/template-app.ts exited before its ready line");
+}
+
+async function load(url: string, seconds: number): Promise<number> {
+  if (hasWrk) return wrkRate(url, { connections: 16, seconds });
+  const { default: autocannon } = await import("autocannon");
+  return (await autocannon({ url, connections: 16, duration: seconds })).requests.average;
+}
+
+/** Serves the page with `gw serve` as one string and as a stream, alternating; rows: how, req/s (median), spread. */
+export async function benchTemplateServing(options: { seconds?: number; rounds?: number } = {}): Promise<string[][]> {
+  const seconds = options.seconds ?? 2;
+  const rounds = options.rounds ?? 5;
+  const server = await startGwServe();
+  const rates = { string: [] as number[], stream: [] as number[] };
+  try {
+    const base = `http://127.0.0.1:${server.port}`;
+    await load(`${base}/string`, 1);
+    await load(`${base}/stream`, 1);
+    for (let round = 0; round < rounds; round++) {
+      for (const how of round % 2 === 0 ? (["string", "stream"] as const) : (["stream", "string"] as const)) {
+        rates[how].push(await load(`${base}/${how}`, seconds));
+      }
+    }
+  } finally {
+    if (server.child.exitCode === null) {
+      server.child.kill("SIGKILL");
+      await once(server.child, "exit");
+    }
+  }
+  const row = (title: string, values: number[]): string[] =>
+    [title, median(values).toFixed(0), `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`];
+  return [row("one string (Content-Length)", rates.string), row("streamed (chunked, rows pending)", rates.stream)];
 }
 
 if (import.meta.main) {

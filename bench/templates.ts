@@ -63,7 +63,7 @@ export const ENGINES: Record<string, (data: Data) => string> = {
 
 /** The page with every engine's spelling of the quote entities made one, so outputs compare. */
 export function normalise(page: string): string {
-  return page.replaceAll("&#34;", "&quot;").replaceAll("&#x27;", "&#39;").replaceAll("&#x3D;", "=");
+  return page.replaceAll("&#34;", "&quot;").replaceAll("&#39;", "&#x27;").replaceAll("&#x3D;", "=");
 }
 
 function rate(render: (data: Data) => string, data: Data, milliseconds: number): number {

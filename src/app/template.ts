@@ -1,6 +1,9 @@
 // Templates: web.py's Templetor (web/template.py) as typed TypeScript. `html` is a tagged template
 // whose values are escaped for where they sit; its result, an Html, renders at once when every
 // value is ready and otherwise is a gw body that streams each part as it resolves, in order.
+import { describe } from "../core/describe.ts";
+import { escapeHtml } from "../core/util.ts";
+import { RAW_TEXT, TAG, TEXT, UNQUOTED, kindsOf, where, type Kind } from "./template-positions.ts";
 
 /**
  * A value `html` can render: text (escaped), a number or bigint, an Html (as it is), nothing
@@ -34,25 +37,11 @@ export interface Loop {
   readonly revindex0: number;
 }
 
-// Where a value sits, found once per call site from the static text around it.
-const TEXT = 0; // element content, a quoted attribute value or a comment: escaped
-const UNQUOTED = 1; // right after `name=`: escaped and put in double quotes
-const TAG = 2; // where attribute names go, a tag name, an end tag: only Html or nothing
-const RAW_TEXT = 3; // inside <script> or <style>, where entities mean nothing: no text
-
-type Kind = typeof TEXT | typeof UNQUOTED | typeof TAG | typeof RAW_TEXT;
-
 /** A value not ready yet: a promise or an async iterable, and where it sits. */
-class Pending {
+interface Pending {
   readonly value: PromiseLike<unknown> | AsyncIterable<unknown>;
   readonly kind: Kind;
   readonly isStream: boolean;
-
-  constructor(value: PromiseLike<unknown> | AsyncIterable<unknown>, kind: Kind, isStream: boolean) {
-    this.value = value;
-    this.kind = kind;
-    this.isStream = isStream;
-  }
 }
 
 type Part = string | Pending;
@@ -120,178 +109,6 @@ function once(text: string): AsyncIterator<string> {
   };
 }
 
-// ---- escaping --------------------------------------------------------------------------------------
-
-const AMP = 38, LT = 60, GT = 62, QUOT = 34, APOS = 39;
-const SPECIAL = /[&<>"']/;
-
-/** Escapes & < > " ' for HTML text and quoted attribute values. */
-export function escapeHtml(text: string): string {
-  // Most values have nothing to escape and are returned as they are. Measured on node 24: a char
-  // scan is faster up to about 16 chars, irregexp's test beyond.
-  const length = text.length;
-  if (length > 16) return SPECIAL.test(text) ? escapeFrom(text, 0) : text;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code <= GT && (code === AMP || code === LT || code === GT || code === QUOT || code === APOS)) return escapeFrom(text, i);
-  }
-  return text;
-}
-
-function escapeFrom(text: string, start: number): string {
-  let out = text.slice(0, start);
-  let last = start;
-  for (let i = start; i < text.length; i++) {
-    let entity: string;
-    switch (text.charCodeAt(i)) {
-      case AMP: entity = "&amp;"; break;
-      case LT: entity = "&lt;"; break;
-      case GT: entity = "&gt;"; break;
-      case QUOT: entity = "&quot;"; break;
-      case APOS: entity = "&#39;"; break;
-      default: continue;
-    }
-    if (last < i) out += text.slice(last, i);
-    out += entity;
-    last = i + 1;
-  }
-  return last < text.length ? out + text.slice(last) : out;
-}
-
-// ---- where each value sits (once per call site) -----------------------------------------------------
-
-// The tokenizer's states (HTML's own, merged where they render values alike).
-const S = {
-  DATA: 0, TAG_NAME: 1, IN_TAG: 2, ATTR_NAME: 3, AFTER_NAME: 4, BEFORE_VALUE: 5, DOUBLE: 6, SINGLE: 7,
-  UNQUOTED_VALUE: 8, COMMENT: 9, DECLARATION: 10, END_TAG: 11, RAW: 12,
-} as const;
-
-const kindsCache = new WeakMap<TemplateStringsArray, readonly Kind[]>();
-// One-entry memo in front of the WeakMap: a loop calls the same call site many times in a row.
-let lastStrings: TemplateStringsArray | undefined;
-let lastKinds: readonly Kind[] = [];
-
-function kindsOf(strings: TemplateStringsArray): readonly Kind[] {
-  if (strings === lastStrings) return lastKinds;
-  let kinds = kindsCache.get(strings);
-  if (kinds === undefined) {
-    kinds = scanKinds(strings);
-    kindsCache.set(strings, kinds);
-  }
-  lastStrings = strings;
-  lastKinds = kinds;
-  return kinds;
-}
-
-const isSpace = (code: number): boolean => code === 32 || code === 9 || code === 10 || code === 12 || code === 13;
-const isLetter = (code: number): boolean => (code | 32) >= 97 && (code | 32) <= 122;
-
-/** A small HTML tokenizer over the static text: the state at each hole says how to render its value. */
-function scanKinds(strings: readonly string[]): Kind[] {
-  const kinds: Kind[] = [];
-  let state: number = S.DATA;
-  let tagName = "";
-  let rawEnd = "";
-  for (let index = 0; index < strings.length; index++) {
-    const text = strings[index]!;
-    if (index > 0) {
-      const kind = kindAt(state, strings, index);
-      kinds.push(kind);
-      if (kind === UNQUOTED) state = S.IN_TAG;
-    }
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      switch (state) {
-        case S.DATA:
-          if (code !== LT) break;
-          if (text.startsWith("<!--", i)) { state = S.COMMENT; i += 3; }
-          else if (text.charCodeAt(i + 1) === 47) state = S.END_TAG;
-          else if (text.charCodeAt(i + 1) === 33 || text.charCodeAt(i + 1) === 63) state = S.DECLARATION;
-          else if (isLetter(text.charCodeAt(i + 1)) || i + 1 === text.length) { state = S.TAG_NAME; tagName = ""; }
-          break;
-        case S.TAG_NAME:
-          if (isSpace(code) || code === 47) state = S.IN_TAG;
-          else if (code === GT) state = afterTag(tagName);
-          else tagName += String.fromCharCode(code | 32);
-          break;
-        case S.IN_TAG:
-          if (code === GT) state = afterTag(tagName);
-          else if (!isSpace(code) && code !== 47) state = S.ATTR_NAME;
-          break;
-        case S.ATTR_NAME:
-        case S.AFTER_NAME:
-          if (code === 61) state = S.BEFORE_VALUE;
-          else if (code === GT) state = afterTag(tagName);
-          else if (code === 47) state = S.IN_TAG;
-          else if (isSpace(code)) state = S.AFTER_NAME;
-          else state = S.ATTR_NAME;
-          break;
-        case S.BEFORE_VALUE:
-          if (code === QUOT) state = S.DOUBLE;
-          else if (code === APOS) state = S.SINGLE;
-          else if (code === GT) state = afterTag(tagName);
-          else if (!isSpace(code)) state = S.UNQUOTED_VALUE;
-          break;
-        case S.DOUBLE:
-          if (code === QUOT) state = S.IN_TAG;
-          break;
-        case S.SINGLE:
-          if (code === APOS) state = S.IN_TAG;
-          break;
-        case S.UNQUOTED_VALUE:
-          if (isSpace(code)) state = S.IN_TAG;
-          else if (code === GT) state = afterTag(tagName);
-          break;
-        case S.COMMENT:
-          if (text.startsWith("-->", i)) { state = S.DATA; i += 2; }
-          break;
-        case S.DECLARATION:
-        case S.END_TAG:
-          if (code === GT) state = S.DATA;
-          break;
-        case S.RAW:
-          if (code === LT && text.slice(i + 2, i + 2 + rawEnd.length).toLowerCase() === rawEnd && text.charCodeAt(i + 1) === 47) state = S.END_TAG;
-          break;
-      }
-      if (state === S.RAW && rawEnd === "") rawEnd = tagName;
-      else if (state !== S.RAW) rawEnd = "";
-    }
-  }
-  return kinds;
-}
-
-function afterTag(tagName: string): number {
-  return tagName === "script" || tagName === "style" ? S.RAW : S.DATA;
-}
-
-function kindAt(state: number, strings: readonly string[], index: number): Kind {
-  switch (state) {
-    case S.DATA:
-    case S.COMMENT:
-    case S.DOUBLE:
-    case S.SINGLE:
-      return TEXT;
-    case S.RAW:
-      return RAW_TEXT;
-    case S.BEFORE_VALUE: {
-      const next = strings[index]!.charCodeAt(0);
-      // The quotes gw adds must close before the tag goes on: `a=${x}>`, not `a=${x}b`.
-      if (Number.isNaN(next) || isSpace(next) || next === GT || next === 47) return UNQUOTED;
-      throw new TypeError(`html: the unquoted attribute value ${where(strings, index - 1)} goes on after the value; put it in quotes: name="…\${…}…"`);
-    }
-    case S.UNQUOTED_VALUE:
-      throw new TypeError(`html: a value inside an unquoted attribute value ${where(strings, index - 1)}; put the attribute value in quotes: name="…\${…}…"`);
-    default:
-      return TAG;
-  }
-}
-
-/** Names a hole by the static text before it, for error messages. */
-function where(strings: readonly string[], index: number): string {
-  const before = strings[index]!.slice(-30).replace(/\s+/g, " ");
-  return `at \${…} #${index + 1} (after ${JSON.stringify(before)})`;
-}
-
 // ---- rendering values ---------------------------------------------------------------------------------
 
 /** Collects text and pending parts for one Html. */
@@ -309,13 +126,6 @@ class Builder {
     if (this.text !== "") parts.push(this.text);
     return make("", parts);
   }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "function") return "a function (call it?)";
-  if (typeof value === "object") return `an object (${(value as object).constructor?.name ?? "no prototype"})`;
-  return typeof value === "boolean" ? String(value) : `a ${typeof value}`;
 }
 
 function refuse(value: unknown, kind: Kind, strings: readonly string[] | undefined, index: number): never {
@@ -376,9 +186,9 @@ function add(out: Builder, value: unknown, kind: Kind, strings: readonly string[
       // Marked as handled now: a page that is never sent must not crash the process on a rejection.
       const promise = Promise.resolve(value as PromiseLike<unknown>);
       promise.then(undefined, ignore);
-      pend(out, new Pending(promise, inner, false));
+      pend(out, { value: promise, kind: inner, isStream: false });
     } else if (typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === "function") {
-      pend(out, new Pending(value as AsyncIterable<unknown>, inner, true));
+      pend(out, { value: value as AsyncIterable<unknown>, kind: inner, isStream: true });
     } else {
       refuse(value, kind, strings, index);
     }

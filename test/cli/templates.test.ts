@@ -2,7 +2,7 @@
 // an edit of a template module reloads, and a throw in a template names the template's line.
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { RawConnection, waitUntil } from "../fixtures/http-client.ts";
+import { RawConnection, waitUntil } from "../helpers/http-client.ts";
 import { ROOT, pollUntil, startGw, tempApp } from "../helpers/gw.ts";
 
 const GW = JSON.stringify(join(ROOT, "dist", "index.js"));

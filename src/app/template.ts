@@ -13,6 +13,18 @@ export type HtmlValue =
   | string | number | bigint | Html | null | undefined | false
   | Iterable<HtmlValue> | PromiseLike<HtmlValue> | AsyncIterable<HtmlValue>;
 
+/**
+ * The values a handler (or a processor) gives the layout, as `ctx.vars`: web.py's `$var`. An app
+ * adds its own with `declare module "gw" { interface PageVars { user?: string } }`.
+ */
+export interface PageVars {
+  /** The page title. */
+  title?: string;
+}
+
+/** web.py's base layout: wraps each Html a handler returns, given the request's `ctx.vars`. */
+export type Layout = (page: Html, vars: PageVars) => Html;
+
 /** Templetor's `loop` inside each(): where the current item sits in the list. */
 export interface Loop {
   /** The position, from 1. */

@@ -2,7 +2,11 @@
 // iterables, each() and its loop, and the streaming of promises and async iterables.
 import { describe, expect, test } from "vitest";
 import { escapeHtml } from "../../../src/core/util.ts";
-import { each, html, raw, safeUrl, type Html, type HtmlValue, type Loop } from "../../../src/app/template.ts";
+import { each, html, raw, safeUrl, type Html, type HtmlValue, type Loop, type PageVars } from "../../../src/app/template.ts";
+import { ctx, header } from "../../../src/app/context.ts";
+import { notFound } from "../../../src/app/http-errors.ts";
+import { application, loadHook } from "../../../src/app/router.ts";
+import { call } from "../../helpers/call.ts";
 import { list } from "./fixtures/broken-template.ts";
 
 async function chunksOf(page: Html): Promise<string[]> {
@@ -252,4 +256,96 @@ test("a throw inside a template function names the template module's line", () =
   }
   expect((error as Error).message).toBe("no user");
   expect((error as Error).stack).toMatch(/broken-template\.ts:8:\d+/);
+});
+
+// ---- through application(): layout, vars, Content-Type, streaming and errors ----------------------
+
+declare module "../../../src/app/template.ts" {
+  interface PageVars {
+    user?: string;
+  }
+}
+
+const layout = (page: Html, vars: PageVars): Html =>
+  html`<title>${vars.title ?? "untitled"}</title>${vars.user === undefined ? false : html`<nav>${vars.user}</nav>`}<main>${page}</main>`;
+
+describe("through application()", () => {
+  test("every Html a handler returns is wrapped in the layout with the vars it set, as text/html", async () => {
+    const app = application([
+      ["/", () => {
+        ctx.vars.title = "Home & away";
+        return html`<p>${"<hi>"}</p>`;
+      }],
+      ["/bare", () => html`<p>no vars</p>`],
+    ], { layout });
+    const home = await call(app, "/");
+    expect(home.body).toBe("<title>Home &amp; away</title><main><p>&lt;hi&gt;</p></main>");
+    expect(home.header("Content-Type")).toBe("text/html; charset=utf-8");
+    expect(home.header("Content-Length")).toBe(String(home.bytes.length));
+    expect((await call(app, "/bare")).body).toBe("<title>untitled</title><main><p>no vars</p></main>");
+    // @ts-expect-error a var PageVars does not declare is a type error
+    expect(() => (ctx.vars.titel = "x")).toThrow(/only available while an application handles a request/);
+  });
+
+  test("a processor sets vars for every page; strings and JSON are not wrapped; a handler's type wins", async () => {
+    const app = application([
+      ["/page", () => html`<p>page</p>`],
+      ["/text", () => "plain"],
+      ["/svg", () => {
+        header("Content-Type", "image/svg+xml");
+        return html`<svg></svg>`;
+      }],
+    ], { layout, processors: [loadHook(() => void (ctx.vars.user = "ada"))] });
+    expect((await call(app, "/page")).body).toBe("<title>untitled</title><nav>ada</nav><main><p>page</p></main>");
+    const text = await call(app, "/text");
+    expect([text.body, text.header("Content-Type")]).toEqual(["plain", "text/plain; charset=utf-8"]);
+    const svg = await call(app, "/svg");
+    expect(svg.header("Content-Type")).toBe("image/svg+xml");
+  });
+
+  test("without a layout an Html is sent as it is, as text/html; an async handler's Html too", async () => {
+    const app = application([["/", async () => {
+      await Promise.resolve();
+      return html`<p>${"&"}</p>`;
+    }]]);
+    const page = await call(app, "/");
+    expect([page.body, page.header("Content-Type")]).toEqual(["<p>&amp;</p>", "text/html; charset=utf-8"]);
+  });
+
+  test("the innermost application with a layout wraps the page, once", async () => {
+    const inner = application([["/a", () => html`a`]], { layout: (page) => html`<inner>${page}</inner>` });
+    const plain = application([["/b", () => html`b`]]);
+    const outer = application([["/in", inner], ["/plain", plain]], { layout: (page) => html`<outer>${page}</outer>` });
+    expect((await call(outer, "/in/a")).body).toBe("<inner>a</inner>");
+    expect((await call(outer, "/plain/b")).body).toBe("<outer>b</outer>");
+  });
+
+  test("a streamed page: the layout's top goes first, then the pending part, chunked", async () => {
+    const app = application([["/", () => html`<p>${new Promise((resolve) => setTimeout(() => resolve("late"), 20))}</p>`]], { layout });
+    const page = await call(app, "/");
+    expect(page.body).toBe("<title>untitled</title><main><p>late</p></main>");
+    expect(page.header("Content-Type")).toBe("text/html; charset=utf-8");
+    expect(page.header("Content-Length")).toBeUndefined();
+  });
+
+  test("a pending value failing before the first chunk is a 500, or the HttpError's own response", async () => {
+    const app = application([
+      ["/fail", () => html`${Promise.reject(new Error("db down"))}<p>after</p>`],
+      ["/missing", () => html`${Promise.reject(notFound("no such page\n"))}`],
+    ]);
+    const failed = await call(app, "/fail");
+    expect([failed.code, failed.isCut]).toEqual([500, false]);
+    expect(failed.errors).toContain("db down");
+    const missing = await call(app, "/missing");
+    expect([missing.code, missing.body]).toEqual([404, "no such page\n"]);
+  });
+
+  test("a pending value failing after the first chunk cuts the response", async () => {
+    const app = application([["/", () => html`<h1>top</h1>${Promise.reject(new Error("late failure"))}`]], { layout });
+    const page = await call(app, "/");
+    expect(page.code).toBe(200);
+    expect(page.isCut).toBe(true);
+    expect(page.body).toContain("<h1>top</h1>");
+    expect(page.errors).toContain("late failure");
+  });
 });

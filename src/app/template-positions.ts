@@ -1,6 +1,7 @@
 // Where each value of an `html` template sits (element text, an attribute value, a tag, a script),
 // found once per call site by a small HTML tokenizer over the template's static parts (the HTML
-// Standard's tokenizer states, merged where they render a value alike).
+// Standard's tokenizer states, merged where they render a value alike); and safeUrl, for the one
+// attribute value escaping cannot make safe.
 
 /** Element content, a quoted attribute value or a comment: the value is escaped. */
 export const TEXT = 0;
@@ -147,4 +148,16 @@ function kindAt(state: number, strings: readonly string[], index: number): Kind 
 export function where(strings: readonly string[], index: number): string {
   const before = strings[index]!.slice(-30).replace(/\s+/g, " ");
   return `at \${…} #${index + 1} (after ${JSON.stringify(before)})`;
+}
+
+const SAFE_SCHEMES = new Set(["http", "https", "mailto", "tel"]);
+const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
+// The URL parser drops these before it reads the scheme, so "java\tscript:" is javascript:.
+const IGNORED_IN_URL = /[\t\n\r]/g;
+const LEADING_CONTROL = /^[\u0000-\u0020]+/;
+
+/** The URL itself when it is relative or http(s), mailto or tel; otherwise "about:invalid#unsafe-url" (for href and src). */
+export function safeUrl(url: string): string {
+  const scheme = SCHEME.exec(url.replace(IGNORED_IN_URL, "").replace(LEADING_CONTROL, ""));
+  return scheme === null || SAFE_SCHEMES.has(scheme[1]!.toLowerCase()) ? url : "about:invalid#unsafe-url";
 }

@@ -5,6 +5,8 @@ import { describe } from "../core/describe.ts";
 import { escapeHtml } from "../core/util.ts";
 import { RAW_TEXT, TAG, TEXT, UNQUOTED, kindsOf, where, type Kind } from "./template-positions.ts";
 
+export { safeUrl } from "./template-positions.ts";
+
 /**
  * A value `html` can render: text (escaped), a number or bigint, an Html (as it is), nothing
  * (null, undefined, false), an iterable of values, or a promise or async iterable of values (streamed).
@@ -326,18 +328,6 @@ export function each<T>(items: Iterable<T>, render: (item: T, loop: Loop) => Htm
     else add(out, value, TEXT, undefined, i);
   }
   return out.finish();
-}
-
-const SAFE_SCHEMES = new Set(["http", "https", "mailto", "tel"]);
-const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
-// The URL parser drops these before it reads the scheme, so "java\tscript:" is javascript:.
-const IGNORED_IN_URL = /[\t\n\r]/g;
-const LEADING_CONTROL = /^[\u0000-\u0020]+/;
-
-/** The URL itself when it is relative or http(s), mailto or tel; otherwise "about:invalid#unsafe-url" (for href and src). */
-export function safeUrl(url: string): string {
-  const scheme = SCHEME.exec(url.replace(IGNORED_IN_URL, "").replace(LEADING_CONTROL, ""));
-  return scheme === null || SAFE_SCHEMES.has(scheme[1]!.toLowerCase()) ? url : "about:invalid#unsafe-url";
 }
 
 // ---- streaming ------------------------------------------------------------------------------------

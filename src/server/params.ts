@@ -41,7 +41,8 @@ function uriPath(environ: Environ): string {
  * Builds the environ from `pairs` (flat: name, value, name, value... as latin-1 strings). A
  * repeated HTTP_* variable (nginx before 1.23 sends each header line as its own) is joined with
  * "," (Cookie with "; "), any other repeated variable takes the last value, as a later
- * `fastcgi_param` would. Names starting "gw." are the server's own and are skipped.
+ * `fastcgi_param` would. Names starting "gw." are the server's own and are skipped, and so are
+ * HTTP_CONTENT_LENGTH and HTTP_CONTENT_TYPE, which PEP 3333 forbids.
  */
 export function environFromParams(pairs: readonly string[], input: InputStream, errors: ErrorStream, options: ParamsOptions): Environ {
   const environ: Environ = {
@@ -67,6 +68,9 @@ export function environFromParams(pairs: readonly string[], input: InputStream, 
     const value = pairs[i + 1]!;
     const first = name.charCodeAt(0);
     if (first === 0x48 && name.startsWith("HTTP_")) {
+      // PEP 3333: the two headers live in CONTENT_TYPE and CONTENT_LENGTH only, where the web
+      // server puts them too (nginx sends each both ways).
+      if (name === "HTTP_CONTENT_LENGTH" || name === "HTTP_CONTENT_TYPE") continue;
       const previous = environ[name];
       environ[name] = previous === undefined ? value : `${previous as string}${name === "HTTP_COOKIE" ? "; " : ","}${value}`;
     } else if (first === 0x67 && name.startsWith("gw.")) {

@@ -58,6 +58,12 @@ class ScgiHandler extends StreamHandler {
     return this.socket.writableLength < BUFFER_LIMIT;
   }
 
+  protected override abortConnection(): void {
+    // An SCGI answer ends when the connection does, so a plain close would pass a cut response
+    // off as whole; a reset tells the web server it is broken (nginx then cuts its client too).
+    this.socket.resetAndDestroy();
+  }
+
   protected override onFinish(): void {
     this.done(this);
   }

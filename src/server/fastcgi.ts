@@ -2,11 +2,12 @@
 // connections, runs each request's app through a BaseHandler, and answers in STDOUT records.
 import { Buffer } from "node:buffer";
 import type { Server, Socket } from "node:net";
-import { runHandler } from "../adapters/node.ts";
-import { BaseHandler, BUFFER_LIMIT } from "../handlers.ts";
-import { BodyInput, ErrorOutput, type TextSink } from "../input.ts";
-import { AccessLog } from "../log.ts";
-import type { App, Chunk, ErrorStream, HeaderPair } from "../types.ts";
+import { BodyInput, ErrorOutput, type TextSink } from "../core/input.ts";
+import { AccessLog } from "../core/log.ts";
+import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
+import { runHandler } from "../gateway/run.ts";
+import { cgiHead } from "../gateway/stream-handler.ts";
 import {
   encodeEndRequest, encodePairs, encodeRecord, encodeStream, encodeUnknownType, FCGI_ABORT_REQUEST, FCGI_BEGIN_REQUEST,
   FCGI_GET_VALUES, FCGI_GET_VALUES_RESULT, FCGI_HEADER_LEN, FCGI_KEEP_CONN, FCGI_OVERLOADED, FCGI_PARAMS,
@@ -36,14 +37,6 @@ export interface FastCgiOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
-}
-
-// TODO(#11): moves to the gateway's stream-handler after the layout refactor, shared with CgiHandler.
-function cgiHead(status: string, headers: HeaderPair[], contentLength: number): string {
-  let head = `Status: ${status}\r\n`;
-  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
-  if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
-  return head + "\r\n";
 }
 
 // A response whose head and body fit in this many bytes goes out as one buffer with its
@@ -89,7 +82,7 @@ class FastCgiHandler extends BaseHandler {
   private readonly request: Request;
   private head: string | undefined;
 
-  constructor(connection: Connection, request: Request, environ: ConstructorParameters<typeof BaseHandler>[0], errors: ErrorStream) {
+  constructor(connection: Connection, request: Request, environ: Environ, errors: ErrorStream) {
     super(environ, errors);
     this.connection = connection;
     this.request = request;

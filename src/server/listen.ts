@@ -3,7 +3,7 @@
 import { chmod, lstat, unlink } from "node:fs/promises";
 import { fstatSync } from "node:fs";
 import { connect, createServer, type AddressInfo, type Server } from "node:net";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 
 /** A Unix socket path, with the permission bits to give it. */
 export interface SocketTarget {

@@ -1,8 +1,9 @@
 // The environ of a request a web server describes in CGI variables (FastCGI PARAMS, SCGI
 // headers): the variables as sent (RFC 3875 §4.1), PEP 3333's required keys defaulted.
-import { decodePath, GW_VERSION, textOfBytes } from "../environ.ts";
-import { fileWrapper, guessScheme } from "../util.ts";
-import type { Environ, ErrorStream, InputStream } from "../types.ts";
+import { decodePath, textOfBytes } from "../core/environ.ts";
+import type { Environ, ErrorStream, InputStream } from "../core/types.ts";
+import { fileWrapper, guessScheme } from "../core/util.ts";
+import { GW_VERSION } from "../core/version.ts";
 
 /** How a front turns a web server's variables into an environ. */
 export interface ParamsOptions {

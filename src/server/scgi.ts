@@ -1,12 +1,12 @@
 // The SCGI server (SCGI 1, python.ca/scgi/protocol.txt; web.py's runscgi through flup): one
 // request a connection, its head a netstring, the answer a CGI response written to the socket.
 import type { Server, Socket } from "node:net";
-import { runHandler } from "../adapters/node.ts";
-import { BUFFER_LIMIT } from "../handlers.ts";
-import { BodyInput, ErrorOutput, type TextSink } from "../input.ts";
-import { AccessLog } from "../log.ts";
-import { StreamHandler } from "../stream-handler.ts";
-import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../types.ts";
+import { BodyInput, ErrorOutput, type TextSink } from "../core/input.ts";
+import { AccessLog } from "../core/log.ts";
+import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
+import { runHandler } from "../gateway/run.ts";
+import { StreamHandler } from "../gateway/stream-handler.ts";
 import { environFromParams, requestLineOf, type ParamsOptions } from "./params.ts";
 import { SCGI_MAX_HEAD, ScgiHeadReader, type ScgiHead } from "./scgi-netstring.ts";
 

@@ -4,13 +4,13 @@
 import { join } from "node:path";
 import type { Server } from "node:net";
 import { afterAll, describe, test } from "vitest";
-import { bindListener, portOf } from "../src/server/listen.ts";
-import { serveFastCgi, type FastCgiServer } from "../src/server/fastcgi.ts";
-import { serveScgi, type ScgiServer } from "../src/server/scgi.ts";
-import type { App } from "../src/types.ts";
-import { conformanceSuite, type StartGateway } from "./conformance.ts";
-import { expectNoGatewayFaults, expectTraceInSink, recordingSink } from "./helpers/gateways.ts";
-import { deployConfig, startNginx, tempDir, type WebServer } from "./helpers/web-servers.ts";
+import { bindListener, portOf } from "../../src/server/listen.ts";
+import { serveFastCgi, type FastCgiServer } from "../../src/server/fastcgi.ts";
+import { serveScgi, type ScgiServer } from "../../src/server/scgi.ts";
+import type { App } from "../../src/core/types.ts";
+import { conformanceSuite, type StartGateway } from "./suite.ts";
+import { expectNoGatewayFaults, expectTraceInSink, recordingSink } from "../helpers/gateways.ts";
+import { deployConfig, startNginx, tempDir, type WebServer } from "../helpers/web-servers.ts";
 
 const NGINX_OMITS = {
   // nginx answers a malformed percent escape itself, with 400, before any upstream sees it.

@@ -32,6 +32,23 @@ export interface FolderOptions {
   cgiMax: number;
 }
 
+/**
+ * The app that serves a folder's files, and with `hasCgi` its CGI scripts (which kills every
+ * script still running). `gw serve`, `gw fastcgi` and `gw scgi` without APP all serve this.
+ */
+export async function folderApp(folder: FolderOptions, io: Io): Promise<{ app: App; killAll: () => void }> {
+  const root = resolve(io.cwd, folder.directory);
+  if (folder.hasCgi) {
+    // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
+    // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
+    io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
+    const { cgiHttpApp } = await import("../cgi/runner.ts");
+    const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
+    return { app: scripts, killAll: () => scripts.killAll() };
+  }
+  return { app: (await import("../files/static.ts")).staticApp(root), killAll: () => {} };
+}
+
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
@@ -41,21 +58,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
   let killAll = (): void => {};
   if (options.folder !== undefined) {
-    const folder = options.folder;
-    const root = resolve(io.cwd, folder.directory);
     const { makeServer } = await import("../server/http.ts");
-    let app: App;
-    if (folder.hasCgi) {
-      // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
-      // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
-      io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
-      const { cgiHttpApp } = await import("../cgi/runner.ts");
-      const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
-      app = scripts;
-      killAll = () => scripts.killAll();
-    } else {
-      app = (await import("../files/static.ts")).staticApp(root);
-    }
+    const folder = await folderApp(options.folder, io);
+    const app = folder.app;
+    killAll = folder.killAll;
     const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.

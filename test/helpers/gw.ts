@@ -24,6 +24,10 @@ export interface GwOptions {
   shouldInheritEnv?: boolean;
   /** An executable to run instead of `node bin/gw.js` (an installed package's `.bin/gw`, say). */
   command?: string;
+  /** startGw: the ready line to wait for, host and port as groups 1 and 2. @default READY_LINE */
+  ready?: RegExp;
+  /** startGw: a file descriptor of this process to give gw as its fd 0. @default "ignore" */
+  stdin?: number;
 }
 
 /** What a finished gw process left behind. */

@@ -1,7 +1,8 @@
 // Where a front behind a web server listens: a TCP host and port, a Unix socket (its mode set,
 // a stale file replaced), or an inherited listening socket on fd 0 (FastCGI §2.2).
 import { chmod, lstat, unlink } from "node:fs/promises";
-import { fstatSync } from "node:fs";
+import { existsSync, fstatSync } from "node:fs";
+import { dirname } from "node:path";
 import { connect, createServer, type AddressInfo, type Server } from "node:net";
 import { UserError } from "../core/errors.ts";
 
@@ -29,8 +30,9 @@ export type ListenTarget = SocketTarget | TcpTarget | FdTarget;
 function translate(error: NodeJS.ErrnoException, target: ListenTarget): Error {
   if ("socket" in target) {
     const path = target.socket;
+    // libuv reports a missing folder as EACCES too.
+    if (error.code === "ENOENT" || (error.code === "EACCES" && !existsSync(dirname(path)))) return new UserError(`cannot create the socket ${path}: its folder does not exist`, { cause: error });
     if (error.code === "EACCES") return new UserError(`no permission to create the socket ${path}`, { cause: error });
-    if (error.code === "ENOENT") return new UserError(`cannot create the socket ${path}: its folder does not exist`, { cause: error });
     if (error.code === "EADDRINUSE") return new UserError(`${path} is in use; stop the other server or choose another --socket`, { cause: error });
     return error;
   }

@@ -113,7 +113,6 @@ export class ScgiServer {
     this.#connections.set(socket, false);
     // The web server may close its sending side once the request is out and still read the answer.
     socket.allowHalfOpen = true;
-    socket.setNoDelay(true);
     socket.on("error", () => {});
     socket.on("close", () => {
       this.#connections.delete(socket);
@@ -155,7 +154,8 @@ export class ScgiServer {
   #finished(socket: Socket, handler: ScgiHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", requestLineOf(environ), handler.statusCode || "-", handler.bytesSent);
-    if (socket.destroyed || socket.readableEnded) return;
+    // Only a body can be left unread; a request without one needs no lingering (and no timer).
+    if (socket.destroyed || socket.readableEnded || environ.CONTENT_LENGTH === "0") return;
     // Reads and drops what the app left unread until the web server closes, for a while.
     socket.on("data", () => {});
     socket.resume();

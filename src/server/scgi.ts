@@ -6,7 +6,7 @@ import { AccessLog } from "../core/log.ts";
 import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
-import { StreamHandler } from "../gateway/stream-handler.ts";
+import { cgiHead, StreamHandler } from "../gateway/stream-handler.ts";
 import { environFromParams, requestLineOf, type ParamsOptions } from "./params.ts";
 import { SCGI_MAX_HEAD, ScgiHeadReader, type ScgiHead } from "./scgi-netstring.ts";
 
@@ -34,10 +34,11 @@ export interface ScgiOptions {
 // with bytes unread (a TCP reset) cannot destroy the answer on its way (a lingering close).
 const LINGER = 5_000;
 
-/** The handler of one SCGI request: StreamHandler's CGI output, straight to the socket. */
+/** The handler of one SCGI request: the CGI answer straight to the socket (StreamHandler's drain and abort handling). */
 class ScgiHandler extends StreamHandler {
   private readonly socket: Socket;
   private readonly done: (handler: ScgiHandler) => void;
+  private head: string | undefined;
 
   constructor(environ: Environ, socket: Socket, errors: ErrorStream, done: (handler: ScgiHandler) => void) {
     super(environ, socket, errors);
@@ -45,17 +46,35 @@ class ScgiHandler extends StreamHandler {
     this.done = done;
   }
 
-  protected override sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void {
-    // The head and the body's first bytes go out in one write.
-    this.socket.cork();
-    process.nextTick(uncork, this.socket);
-    super.sendHeaders(code, status, headers, contentLength);
+  protected override sendHeaders(_code: number, status: string, headers: HeaderPair[], contentLength: number): void {
+    // Held back and written with the first body bytes, which BaseHandler hands over right after.
+    this.head = cgiHead(status, headers, contentLength);
   }
 
   protected override sendData(chunk: Chunk): boolean {
-    this.socket.write(chunk);
+    this.socket.write(this.#withHead(chunk)!);
     // Not write()'s own false: see BUFFER_LIMIT.
     return this.socket.writableLength < BUFFER_LIMIT;
+  }
+
+  protected override sendEnd(chunk?: Chunk): void {
+    const data = this.#withHead(chunk);
+    if (data === undefined) this.socket.end();
+    else this.socket.end(data);
+  }
+
+  /** The held head and `chunk` as one buffer: one write (not a writev) for a small answer. */
+  #withHead(chunk: Chunk | undefined): Uint8Array | string | undefined {
+    const head = this.head;
+    if (head === undefined) return chunk;
+    this.head = undefined;
+    if (chunk === undefined) return Buffer.from(head, "latin1");
+    const size = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
+    const out = Buffer.allocUnsafe(head.length + size);
+    out.write(head, 0, "latin1");
+    if (typeof chunk === "string") out.write(chunk, head.length, "utf8");
+    else out.set(chunk, head.length);
+    return out;
   }
 
   protected override abortConnection(): void {
@@ -67,10 +86,6 @@ class ScgiHandler extends StreamHandler {
   protected override onFinish(): void {
     this.done(this);
   }
-}
-
-function uncork(socket: Socket): void {
-  socket.uncork();
 }
 
 /** A gw app served over SCGI on a listening socket; made by serveScgi. */
@@ -145,7 +160,9 @@ export class ScgiServer {
     this.#connections.set(socket, true);
     if (head.rest.length > 0) socket.unshift(head.rest);
     // Not the stream's own iterator: its return() would destroy the socket the answer goes to.
-    const input = new BodyInput(socket.iterator({ destroyOnReturn: false }), head.contentLength);
+    // Made on the first read only: most requests have no body to read.
+    const source = { [Symbol.asyncIterator]: () => socket.iterator({ destroyOnReturn: false }) };
+    const input = new BodyInput(source, head.contentLength);
     const environ = environFromParams(head.pairs, input, this.#errors, this.#params);
     const handler = new ScgiHandler(environ, socket, this.#errors, (done) => this.#finished(socket, done));
     runHandler(handler, this.app, this.#errors);

@@ -97,6 +97,8 @@ export function environFromParams(pairs: readonly string[], input: InputStream, 
       environ.PATH_INFO = pathAfter(uriPath(environ), environ.SCRIPT_NAME);
     }
   }
+  // gw's rule (docs/SPEC.md §6): at the root PATH_INFO is "/", never both empty.
+  if (environ.SCRIPT_NAME === "" && environ.PATH_INFO === "") environ.PATH_INFO = "/";
   if (environ.HTTPS !== undefined) environ["gw.url_scheme"] = guessScheme(environ);
   return environ;
 }

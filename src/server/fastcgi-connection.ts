@@ -128,6 +128,8 @@ export class Connection implements FlowControl {
   readonly #reader: RecordReader;
   readonly #requests = new Map<number, Request>();
   #holds = 0;
+  /** Whether the web server has sent all it will (half-closed): the last answer ends the connection. */
+  #isPeerDone = false;
   #drain: Promise<void> | undefined;
 
   constructor(server: ConnectionHost, socket: Socket) {
@@ -142,6 +144,7 @@ export class Connection implements FlowControl {
       if (error !== undefined) this.drop(error);
     });
     socket.on("end", () => {
+      this.#isPeerDone = true;
       if (!this.#reader.isBetweenRecords) this.drop("the connection ended in the middle of a record");
       else if (this.#requests.size === 0) socket.end();
     });
@@ -267,7 +270,8 @@ export class Connection implements FlowControl {
     if (this.socket.destroyed) return;
     // FastCGI §5.4: an aborted request still gets its END_REQUEST.
     if (!request.isEnded) this.socket.write(encodeEndRequest(request.id, 0, FCGI_REQUEST_COMPLETE));
-    if (!request.isKeepConn || (this.#server.isClosing && this.#requests.size === 0)) this.socket.end();
+    const isLast = this.#requests.size === 0 && (this.#server.isClosing || this.#isPeerDone);
+    if (!request.isKeepConn || isLast) this.socket.end();
   }
 
   #closed(): void {

@@ -81,6 +81,18 @@ describe("requests", () => {
     }
   });
 
+  test("a web server that half-closes after its request still gets the answer, then the close", async () => {
+    await start(validator(async (_environ, start) => {
+      await sleep(20);
+      start("200 OK", [["Content-Type", "text/plain"]]);
+      return ["late"];
+    }));
+    const connection = await FastCgiConnection.open(socket);
+    connection.socket.end(requestRecords(1, GET, "", FCGI_KEEP_CONN));
+    expect(splitResponse((await connection.reply(1)).stdout).body.toString()).toBe("late");
+    await connection.closed();
+  });
+
   test("multiplexed requests on one connection run at once and answer in their own records", async () => {
     let releaseFirst = (): void => {};
     const gate = new Promise<void>((resolve) => (releaseFirst = resolve));

@@ -22,6 +22,8 @@ export interface RunOptions {
   stdout?: Writable;
   /** Where access-log lines, tracebacks and CGI's gw.errors go. @default process.stderr */
   stderr?: Writable & TextSink;
+  /** Aborting it shuts the FastCGI or HTTP server down gracefully; run() then resolves. */
+  signal?: AbortSignal;
 }
 
 /** What run() chose. */
@@ -41,12 +43,15 @@ export async function run(app: App, options: RunOptions = {}): Promise<RunMode> 
   }
   const inherited = await inheritedListener(options.fd ?? 0);
   if (inherited !== undefined) {
-    serveFastCgi(inherited, app, { log: stderr, errors: stderr });
-    await new Promise<void>((resolve) => inherited.once("close", () => resolve()));
+    const server = serveFastCgi(inherited, app, { log: stderr, errors: stderr });
+    const closed = new Promise<void>((resolve) => inherited.once("close", () => resolve()));
+    options.signal?.addEventListener("abort", () => void server.shutdown(), { once: true });
+    await closed;
     return "fastcgi";
   }
   const port = /^\d{1,5}$/.test(env.PORT ?? "") && Number(env.PORT) <= 65535 ? Number(env.PORT) : 8000;
   const server = await makeServer(options.host ?? "127.0.0.1", port, app, { log: stderr, errors: stderr });
+  options.signal?.addEventListener("abort", () => void server.shutdown(), { once: true });
   await server.serveForever();
   return "http";
 }

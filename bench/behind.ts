@@ -4,7 +4,7 @@
 // nginx runs one worker; nginx and the backend share CPU 0, wrk runs on CPU 1.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -182,6 +182,7 @@ server { listen 80; server_name example.com; location / { proxy_pass http://gw_h
   } finally {
     for (const web of webServers) await web.stop();
     for (const backend of backends) await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
   return rows;
 }

@@ -1,6 +1,7 @@
 // The shared conformance suite through nginx, as a browser sees gw behind it: nginx → gw's
 // FastCGI responder over a Unix socket (keep-conn), and nginx → gw's SCGI server over TCP.
 // Both use docs/deploy's nginx configs; one nginx and one gw server per front, the app swapped per test.
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:net";
 import { afterAll, describe, test } from "vitest";
@@ -48,6 +49,13 @@ describe("FastCGI behind nginx", () => {
     const listener: Server = await bindListener({ socket, mode: 0o666 });
     const server: FastCgiServer = serveFastCgi(listener, () => [], { log: null, errors });
     const nginx = await startNginx(deployConfig("nginx-fastcgi.conf", [["/run/gw/gw.sock", socket]]));
+    // The socket's folder goes when nginx's does.
+    const stop = nginx.stop;
+    nginx.stop = async () => {
+      await stop();
+      await server.shutdown(1_000);
+      rmSync(dir, { recursive: true, force: true });
+    };
     return { nginx, server };
   });
   conformanceSuite("nginx → gw fastcgi", front.start, { omit: NGINX_OMITS });

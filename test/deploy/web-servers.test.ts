@@ -2,7 +2,7 @@
 // socket and TCP, keep-conn on and off, a streamed chunked upload; SCGI), lighttpd (spawning gw
 // on fd 0; SCGI) and Apache 2.4 (mod_proxy_fcgi, mod_proxy_scgi), plus cgi-fcgi as a bare client.
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import type { App, Environ } from "../../src/core/types.ts";
@@ -46,13 +46,20 @@ async function environThrough(web: WebServer, path: string, headers: Record<stri
 const ROOT_GET = { REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: "/a b/c", QUERY_STRING: "q=1", SERVER_PROTOCOL: "HTTP/1.1", REMOTE_ADDR: "127.0.0.1", HTTP_X_TEST: "yes", "gw.url_scheme": "http" };
 
 const cleanups: (() => Promise<void>)[] = [];
+
+/** A temp folder removed after the tests. */
+function socketDir(): string {
+  const dir = tempDir("gw-deploy-");
+  cleanups.unshift(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
 describe("nginx", () => {
   test("fastcgi_pass to a Unix socket, keep-conn: the environ as the app expects it, connections reused", async () => {
-    const dir = tempDir("gw-deploy-");
+    const dir = socketDir();
     const gw = await front("fastcgi", { socket: join(dir, "gw.sock") });
     const nginx = await startNginx(deployConfig("nginx-fastcgi.conf", [["/run/gw/gw.sock", gw.address]]));
     cleanups.push(gw.close, nginx.stop);
@@ -75,7 +82,7 @@ describe("nginx", () => {
   });
 
   test("fastcgi_request_buffering off: a chunked upload streams through to the app, every byte counted", async () => {
-    const dir = tempDir("gw-deploy-");
+    const dir = socketDir();
     const gw = await front("fastcgi", { socket: join(dir, "gw.sock") });
     const nginx = await startNginx(deployConfig("nginx-fastcgi.conf", [["/run/gw/gw.sock", gw.address]]));
     cleanups.push(gw.close, nginx.stop);
@@ -103,7 +110,7 @@ describe("nginx", () => {
 
 describe("lighttpd", () => {
   test("mod_fastcgi with bin-path spawns `gw fastcgi APP`, which serves on fd 0", async () => {
-    const dir = tempDir("gw-deploy-");
+    const dir = socketDir();
     const app = join(dir, "app.ts");
     writeFileSync(app, `export default (environ, start) => { start("200 OK", [["Content-Type", "text/plain"]]); return [\`pid \${process.pid} \${environ.SCRIPT_NAME}|\${environ.PATH_INFO}\`]; };\n`);
     const gw = `${process.execPath} ${join(ROOT, "bin", "gw.js")} fastcgi ${app}`;
@@ -146,7 +153,7 @@ describe("Apache 2.4", () => {
 
 describe("cgi-fcgi (libfcgi)", () => {
   test("a plain FastCGI client gets the CGI response", async () => {
-    const dir = tempDir("gw-deploy-");
+    const dir = socketDir();
     const gw = await front("fastcgi", { socket: join(dir, "gw.sock") });
     cleanups.push(gw.close);
     // Not spawnSync: the server runs in this process and must answer meanwhile.

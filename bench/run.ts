@@ -146,6 +146,12 @@ if (args.only === undefined || args.only === "templates") {
   printTable(["sent as", "req/s", "spread"], await benchTemplateServing({ seconds, rounds }));
 }
 
+if (args.only === undefined || args.only === "behind") {
+  const { benchBehind } = await import("./behind.ts");
+  process.stdout.write("\nbehind nginx (one worker; nginx and the backend on CPU 0): same run, alternating rounds, median of per-round ratios\n");
+  printTable(["scenario", "gw req/s", "other req/s", "ratio", "target", ""], await benchBehind({ seconds, rounds }));
+}
+
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (row: string[]): string => "| " + header.map((_, i) => (row[i] ?? "").padEnd(widths[i]!)).join(" | ") + " |";

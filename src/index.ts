@@ -18,6 +18,10 @@ export { NodeHandler, toNodeListener, type NodeListenerOptions, type NodeHandler
 export { toFetchHandler, type FetchHandler, type FetchInfo, type FetchHandlerOptions, type FetchLike } from "./adapters/to-fetch.ts";
 export { fromFetchHandler } from "./adapters/from-fetch.ts";
 export { makeServer, HttpServer, type ServerOptions } from "./server/http.ts";
+export { serveFastCgi, FastCgiServer, type FastCgiOptions } from "./server/fastcgi.ts";
+export { serveScgi, ScgiServer, type ScgiOptions } from "./server/scgi.ts";
+export { bindListener, type ListenTarget } from "./server/listen.ts";
+export { run, type RunOptions, type RunMode } from "./server/run.ts";
 export {
   application, isApplication, loadHook,
   type Application, type ApplicationOptions, type Handler, type HandlerClass, type HandlerFunction,

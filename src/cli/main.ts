@@ -60,6 +60,32 @@ export function parseCountOrZero(value: string): number {
   return Number(value);
 }
 
+/** Parses --socket-mode: permission bits in octal, like chmod's (660, 0660). */
+export function parseMode(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a file mode (three octal digits, like 660)`);
+  return Number.parseInt(value, 8);
+}
+
+interface FrontCommandOptions {
+  socket?: string;
+  socketMode?: number;
+  host?: string;
+  port?: number;
+  quiet?: boolean;
+  reload?: boolean;
+  directory?: string;
+  cgi?: boolean;
+  cgiDir?: string[];
+  cgiTimeout: number;
+  cgiMax?: number;
+  cgiMaxBody: number;
+  cgiEnv?: string[];
+  cgiPassEnv?: string[];
+  cgiAssign?: string[];
+  cgiUser?: string;
+  scriptName?: string;
+}
+
 interface ServeCommandOptions {
   workers?: number;
   timeout: number;
@@ -230,6 +256,67 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .action((app: string) => {
       result = import("./cgi.ts").then((cgi) => cgi.runCgi(app, io));
     });
+
+  for (const [name, protocol, port] of [["fastcgi", "FastCGI", 9000], ["scgi", "SCGI", 4000]] as const) {
+    const command = program
+      .command(name)
+      .description(`serve APP (path[:export]) as ${protocol === "FastCGI" ? "a FastCGI responder" : "an SCGI server"} behind a web server; without APP, serve a folder as gw serve does`)
+      .argument("[app]", "the module to serve, as path[:export]; default export, else the export named app")
+      .option("--socket <path>", "listen on this Unix socket (a stale one left by a dead gw is replaced)")
+      .option("--socket-mode <mode>", "permissions of the --socket file, in octal (e.g. 660)", parseMode)
+      .option("--host <host>", "address to listen on (default: 127.0.0.1)")
+      .option("-p, --port <port>", `port to listen on (default: ${port}; with neither --socket nor --port, fd 0 when it is a listening socket)`, parsePort)
+      .option("-q, --quiet", "no access log")
+      .option("--reload", "restart on file changes (not yet supported here)")
+      .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
+      .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
+      .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
+      .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
+      .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
+      .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
+      .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
+      .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
+      .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
+      .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)");
+    if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
+    command.action((app: string | undefined, options: FrontCommandOptions) => {
+      const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
+      if (isFolder && app !== undefined) throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
+      if (options.reload === true) throw new UserError(`--reload is not yet supported by gw ${name}; use gw serve APP while developing`);
+      let scriptName = options.scriptName;
+      if (scriptName !== undefined) {
+        // PEP 3333: SCRIPT_NAME is '' or starts with "/" and never ends with one.
+        scriptName = scriptName.replace(/\/+$/, "");
+        if (scriptName !== "" && !scriptName.startsWith("/")) throw new UserError(`--script-name must start with "/" (got ${options.scriptName})`);
+      }
+      result = import("./front.ts").then((front) =>
+        front.serveFront(protocol, {
+          app: isFolder ? undefined : app,
+          socket: options.socket,
+          socketMode: options.socketMode,
+          host: options.host,
+          port: options.port,
+          defaultPort: port,
+          isQuiet: options.quiet === true,
+          scriptName,
+          folder: isFolder
+            ? {
+              directory: options.directory ?? ".",
+              hasCgi: options.cgi === true || options.cgiDir !== undefined,
+              cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
+              cgiTimeout: options.cgiTimeout,
+              cgiMax: options.cgiMax ?? 4 * availableParallelism(),
+              cgiMaxBody: options.cgiMaxBody,
+              cgiEnv: options.cgiEnv ?? [],
+              cgiPassEnv: options.cgiPassEnv ?? [],
+              cgiAssign: options.cgiAssign ?? [],
+              cgiUser: options.cgiUser,
+            }
+            : undefined,
+        }, io),
+      );
+    });
+  }
 
   try {
     await program.parseAsync(argv, { from: "user" });

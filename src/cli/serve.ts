@@ -141,6 +141,39 @@ async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => A
   return (app) => basicAuth(app, logins);
 }
 
+/**
+ * The app that serves a folder's files, and with `hasCgi` its CGI scripts (which kills every
+ * script still running). `gw serve`, `gw fastcgi` and `gw scgi` without APP all serve this.
+ */
+export async function folderApp(folder: FolderOptions, io: Io): Promise<{ app: App; killAll: () => void }> {
+  const root = resolve(io.cwd, folder.directory);
+  if (!folder.hasCgi) return { app: (await import("../files/static.ts")).staticApp(root), killAll: () => {} };
+  // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
+  // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
+  io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
+  const [{ cgiHttpApp }, { parseAssign }] = await Promise.all([import("../cgi/runner.ts"), import("../cgi/script.ts")]);
+  let assign: Map<string, string>;
+  try {
+    assign = parseAssign(folder.cgiAssign);
+  } catch (error) {
+    throw new UserError(`--cgi-assign: ${(error as Error).message}`);
+  }
+  const user = folder.cgiUser === undefined ? undefined : await userIds(folder.cgiUser);
+  if (user === undefined && process.getuid?.() === 0) {
+    io.stderr.write(colorsFor(io).yellow("gw: CGI scripts run as root, as gw does; --cgi-user USER runs them as another user") + "\n");
+  }
+  const scripts = cgiHttpApp(root, {
+    directories: folder.cgiDirectories,
+    timeout: folder.cgiTimeout,
+    maxRunning: folder.cgiMax,
+    maxBody: folder.cgiMaxBody,
+    env: await cgiEnvironment(folder, io),
+    assign,
+    user,
+  });
+  return { app: scripts, killAll: () => scripts.killAll() };
+}
+
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   if (options.workers !== undefined && options.app !== undefined) {
@@ -160,40 +193,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
   let killAll = (): void => {};
   if (options.folder !== undefined) {
-    const folder = options.folder;
-    const root = resolve(io.cwd, folder.directory);
     const { makeServer } = await import("../server/http.ts");
-    let app: App;
-    if (folder.hasCgi) {
-      // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
-      // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
-      io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
-      const [{ cgiHttpApp }, { parseAssign }] = await Promise.all([import("../cgi/runner.ts"), import("../cgi/script.ts")]);
-      let assign: Map<string, string>;
-      try {
-        assign = parseAssign(folder.cgiAssign);
-      } catch (error) {
-        throw new UserError(`--cgi-assign: ${(error as Error).message}`);
-      }
-      const user = folder.cgiUser === undefined ? undefined : await userIds(folder.cgiUser);
-      if (user === undefined && process.getuid?.() === 0) {
-        io.stderr.write(pc.yellow("gw: CGI scripts run as root, as gw does; --cgi-user USER runs them as another user") + "\n");
-      }
-      const scripts = cgiHttpApp(root, {
-        directories: folder.cgiDirectories,
-        timeout: folder.cgiTimeout,
-        maxRunning: folder.cgiMax,
-        maxBody: folder.cgiMaxBody,
-        env: await cgiEnvironment(folder, io),
-        assign,
-        user,
-      });
-      app = scripts;
-      killAll = () => scripts.killAll();
-    } else {
-      app = (await import("../files/static.ts")).staticApp(root);
-    }
-    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
+    const folder = await folderApp(options.folder, io);
+    killAll = folder.killAll;
+    const server = await makeServer(options.host, options.port, withAuth(folder.app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
     close = () => server.shutdown().then(killAll);

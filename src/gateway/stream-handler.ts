@@ -5,6 +5,18 @@ import { BaseHandler } from "./base-handler.ts";
 import { SERVER_SOFTWARE } from "../core/version.ts";
 import type { Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 
+/**
+ * A CGI response head (RFC 3875 §6.3): a Status header, the app's headers and Content-Length
+ * when `contentLength` ≥ 0, then the blank line. CGI programs and FastCGI and SCGI fronts send it.
+ */
+export function cgiHead(status: string, headers: readonly HeaderPair[], contentLength: number): string {
+  // RFC 3875 §6.3.3: a CGI program gives its status in a Status header.
+  let head = `Status: ${status}\r\n`;
+  for (let i = 0; i < headers.length; i++) head += `${headers[i]![0]}: ${headers[i]![1]}\r\n`;
+  if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
+  return head + "\r\n";
+}
+
 /** Options for StreamHandler. */
 export interface StreamHandlerOptions {
   /** Speak as an HTTP origin server (status line, Date, Server) rather than a CGI program. @default false */
@@ -34,13 +46,13 @@ export class StreamHandler extends BaseHandler {
       head = `${version} ${status}\r\n`;
       if (!headers.some(([name]) => name.toLowerCase() === "date")) head += `Date: ${new Date().toUTCString()}\r\n`;
       if (!this.hasServerHeader) head += `Server: ${SERVER_SOFTWARE}\r\n`;
+      for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+      if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
+      head += "\r\n";
     } else {
-      // RFC 3875 §6.3.3: a CGI program gives its status in a Status header.
-      head = `Status: ${status}\r\n`;
+      head = cgiHead(status, headers, contentLength);
     }
-    for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
-    if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
-    this.#stdout.write(Buffer.from(head + "\r\n", "latin1"));
+    this.#stdout.write(Buffer.from(head, "latin1"));
   }
 
   protected override sendData(chunk: Chunk): boolean {

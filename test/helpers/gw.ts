@@ -24,6 +24,10 @@ export interface GwOptions {
   shouldInheritEnv?: boolean;
   /** An executable to run instead of `node bin/gw.js` (an installed package's `.bin/gw`, say). */
   command?: string;
+  /** startGw: the ready line to wait for, host and port as groups 1 and 2. @default READY_LINE */
+  ready?: RegExp;
+  /** startGw: a file descriptor of this process to give gw as its fd 0. @default "ignore" */
+  stdin?: number;
 }
 
 /** What a finished gw process left behind. */
@@ -69,7 +73,8 @@ function childEnv(options: GwOptions): NodeJS.ProcessEnv {
 /** Spawns `gw ...args` and resolves once it printed its ready line; rejects (and kills it) otherwise. */
 export async function startGw(args: string[], options: GwOptions = {}, readyTimeout: number = 10_000): Promise<GwServer> {
   const [file, argv] = options.command === undefined ? [process.execPath, [GW_BIN, ...args]] : [options.command, args];
-  const child = spawn(file, argv, { cwd: options.cwd, env: childEnv(options), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(file, argv, { cwd: options.cwd, env: childEnv(options), stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
+  const ready = options.ready ?? READY_LINE;
   let stdout = "";
   let stderr = "";
   const watchers = new Set<() => void>();
@@ -130,12 +135,12 @@ export async function startGw(args: string[], options: GwOptions = {}, readyTime
 
   let readyLine: string;
   try {
-    readyLine = await waitFor("the ready line", () => stdout.split("\n").find((line) => READY_LINE.test(line)), readyTimeout);
+    readyLine = await waitFor("the ready line", () => stdout.split("\n").find((line) => ready.test(line)), readyTimeout);
   } catch (error) {
     await stop("SIGKILL");
     throw error;
   }
-  const match = READY_LINE.exec(readyLine)!;
+  const match = ready.exec(readyLine)!;
   const host = match[1]!;
   const port = Number(match[2]);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;

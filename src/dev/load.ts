@@ -7,11 +7,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { FetchLike } from "../adapters/to-fetch.ts";
 import { describe } from "../core/describe.ts";
 import { AppLoadError, UserError } from "../core/errors.ts";
-import type { App } from "../core/types.ts";
+import type { Application } from "../core/types.ts";
+import { isAppClass } from "../core/util.ts";
 
 /** An app found in a user module. */
 export interface LoadedApp {
-  app: App;
+  app: Application;
   /** The module's absolute path. */
   file: string;
   /** The export the app came from ("default", "app" or the one asked for). */
@@ -112,18 +113,20 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
 }
 
 /**
- * The app an export holds. An object with a `fetch` method (a Hono app, `export default { fetch }`
- * for Bun, Deno or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a
- * Fetch handler declares one parameter (the Request) where a gw app declares two (environ and
- * startResponse); both are wrapped with fromFetchHandler. Any other function is a gw app.
+ * The app an export holds. A class is a class application (PEP 3333), whatever its constructor
+ * declares. An object with a `fetch` method (a Hono app, `export default { fetch }` for Bun, Deno
+ * or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a Fetch handler
+ * declares one parameter (the Request) where a gw app declares two (environ and startResponse);
+ * both are wrapped with fromFetchHandler. Any other function is a gw app.
  */
-function appOf(value: unknown): { app: App } | { fetch: FetchLike } | undefined {
+function appOf(value: unknown): { app: Application } | { fetch: FetchLike } | undefined {
   if (typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function") {
     const target = value as { fetch: FetchLike };
     return { fetch: (request) => target.fetch(request) };
   }
   if (typeof value !== "function") return undefined;
-  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as App };
+  if (isAppClass(value as Application)) return { app: value as Application };
+  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as Application };
 }
 
 /**

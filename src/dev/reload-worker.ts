@@ -10,7 +10,7 @@ import { ErrorOutput } from "../core/input.ts";
 import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
 import { fileWrapper } from "../core/util.ts";
 import { validator } from "../core/validate.ts";
-import type { App, Environ } from "../core/types.ts";
+import type { Application, Environ } from "../core/types.ts";
 
 /** What the reloader sends a worker besides requests. */
 export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean };
@@ -51,7 +51,7 @@ installLoaderHooks();
 // standing by, not during the reload that needs this worker.
 (nodeModule as { stripTypeScriptTypes?: (code: string, options: object) => string }).stripTypeScriptTypes?.("enum E { A } const x: number = E.A;", { mode: "transform" });
 
-let app: App | undefined;
+let app: Application | undefined;
 const errors = new ErrorOutput(process.stderr);
 const handlers = new Map<number, DevHandler>();
 const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();

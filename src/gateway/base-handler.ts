@@ -5,9 +5,9 @@ import { stat } from "node:fs/promises";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
 import { mayHaveBody } from "../core/http-syntax.ts";
-import { FileWrapper, isThenable } from "../core/util.ts";
+import { FileWrapper, callApp, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
-import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
+import type { Application, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
 
 /**
  * Bytes a transport may hold for a slow client before the body waits for a drain: a false from a
@@ -159,13 +159,13 @@ export abstract class BaseHandler {
   };
 
   /**
-   * Runs the app for this request. Returns nothing when the app and its body were synchronous,
+   * Runs the app for this request (a class application is constructed with `new`). Returns nothing when the app and its body were synchronous,
    * else a promise that settles when the response is over; it rejects only on a double fault.
    */
-  run(app: App): void | Promise<void> {
+  run(app: Application): void | Promise<void> {
     let result: Body | Promise<Body>;
     try {
-      result = app(this.environ, this.startResponse);
+      result = callApp(app, this.environ, this.startResponse);
     } catch (error) {
       return this.#fail(error);
     }

@@ -10,7 +10,7 @@ import { UserError } from "../core/errors.ts";
 import type { TextSink } from "../core/input.ts";
 import { AccessLog, readyLine } from "../core/log.ts";
 import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
-import type { App } from "../core/types.ts";
+import type { Application } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
@@ -48,7 +48,7 @@ export class HttpServer {
   /** The bound port (the real one when 0 was asked). */
   readonly port: number;
   /** The app it serves; may be replaced between requests. */
-  app: App;
+  app: Application;
 
   #info: ServerInfo;
   #log: AccessLog | undefined;
@@ -64,7 +64,7 @@ export class HttpServer {
   #handlerOptions: NodeHandlerOptions;
 
   /** Use makeServer(), which binds first. */
-  constructor(httpServer: Server, host: string, app: App, options: ServerOptions) {
+  constructor(httpServer: Server, host: string, app: Application, options: ServerOptions) {
     this.httpServer = httpServer;
     this.host = host;
     this.app = app;
@@ -245,7 +245,7 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  * Binds host and port and returns the server, ready to serveForever() (wsgiref's make_server).
  * A port in use, or a host that is not local, rejects with a one-line UserError.
  */
-export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
+export async function makeServer(host: string, port: number, app: Application, options: ServerOptions = {}): Promise<HttpServer> {
   const httpServer = http.createServer({
     // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
     maxHeaderSize: MAX_REQUEST_LINE,

@@ -1,5 +1,5 @@
 // loadApp's choice between a gw app and a Fetch handler: an object with a fetch method, or a
-// function of one parameter, is wrapped with fromFetchHandler; a function of two is a gw app.
+// function of one parameter, is wrapped with fromFetchHandler; a function of two, or a class, is a gw app.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,5 +58,19 @@ describe("loadApp and Fetch handlers", () => {
     const failure = loadApp(path);
     await expect(failure).rejects.toBeInstanceOf(UserError);
     await expect(loadApp(path)).rejects.toThrow(/is an object, not an app function or an object with a fetch method/);
+  });
+});
+
+describe("loadApp and class applications", () => {
+  // A class of one declared parameter would be a Fetch handler by length; a class is never one.
+  test.each(["environ, startResponse", "environ"])("a class (constructor(%s)) is a gw app, constructed per request", async (params) => {
+    const path = module(`export default class App {
+  constructor(${params}) { this.path = environ.PATH_INFO; this.start = arguments[1]; }
+  *[Symbol.iterator]() { this.start("200 OK", [["Content-Type", "text/plain"]]); yield "class " + this.path; }
+}`);
+    const loaded = await loadApp(path);
+    expect(loaded.isFetchHandler).toBe(false);
+    expect((await call(loaded.app, "/c")).body).toBe("class /c");
+    expect((await call(loaded.app, "/d")).body).toBe("class /d");
   });
 });

@@ -8,6 +8,8 @@ import { UserError, ValidationError } from "../core/errors.ts";
 import { GW_VERSION } from "../core/version.ts";
 import { ErrorOutput } from "../core/input.ts";
 import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
+import { runtimeErrorPage } from "./error-page.ts";
+import type { ErrorResponse } from "../gateway/base-handler.ts";
 import { fileWrapper } from "../core/util.ts";
 import { validator } from "../core/validate.ts";
 import type { Application, Environ } from "../core/types.ts";
@@ -32,8 +34,15 @@ function userFrame(stack: string): string | undefined {
   return undefined;
 }
 
-/** The handler in dev: a validator complaint is one warning line plus the app's own frame. */
+/**
+ * The handler in dev: a validator complaint is one warning line plus the app's own frame, and
+ * an error before the headers gets the dev error page instead of the plain 500.
+ */
 class DevHandler extends PortHandler {
+  protected override errorResponse(error: unknown): ErrorResponse {
+    return runtimeErrorPage(error, this.environ);
+  }
+
   protected override logException(error: unknown): void {
     if (error instanceof ValidationError) {
       const frame = error.stack === undefined ? undefined : userFrame(error.stack);

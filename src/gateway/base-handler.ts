@@ -22,6 +22,13 @@ export const ERROR_BODY = "A server error occurred.  Please contact the administ
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** The response a handler sends for an app that failed before its headers were out. */
+export interface ErrorResponse {
+  status: string;
+  headers: HeaderPair[];
+  body: Chunk;
+}
+
 /**
  * Runs one request of an app (wsgiref's BaseHandler): startResponse checks, deferred headers,
  * Content-Length or streaming, HEAD, backpressure, close() once, and errors into 500s.
@@ -86,6 +93,14 @@ export abstract class BaseHandler {
   protected watchForAbort(): void {}
   /** Called once when the response is over (sent, failed or aborted): access logs hook here. */
   protected onFinish(): void {}
+
+  /**
+   * The response for an app that failed before its headers were out (wsgiref's error_output):
+   * the plain 500, which names nothing. Only the dev server overrides it, with its error page.
+   */
+  protected errorResponse(_error: unknown): ErrorResponse {
+    return { status: ERROR_STATUS, headers: [["Content-Type", "text/plain"]], body: ERROR_BODY };
+  }
 
   /** Writes an error's trace to the error stream (wsgiref's log_exception). */
   protected logException(error: unknown): void {
@@ -397,14 +412,23 @@ export abstract class BaseHandler {
     this.logException(error);
     if (this.isEnded) return this.#finish();
     if (!this.headersSent) {
-      this.status = ERROR_STATUS;
-      this.code = 500;
-      this.headers = [["Content-Type", "text/plain"]];
+      let response: ErrorResponse;
+      try {
+        response = this.errorResponse(error);
+        this.code = response.status === ERROR_STATUS ? 500 : parseStatus(response.status);
+      } catch (pageError) {
+        // A broken error page must not hide the app's error: log it and send the plain 500.
+        this.logException(pageError);
+        response = BaseHandler.prototype.errorResponse.call(this, error);
+        this.code = 500;
+      }
+      this.status = response.status;
+      this.headers = response.headers;
       this.declaredLength = -1;
       this.hasServerHeader = false;
       this.held = undefined;
       try {
-        this.#emit(ERROR_BODY, true);
+        this.#emit(response.body, true);
       } catch (secondError) {
         // A fault while reporting a fault: nothing sane can be sent, so cut the line and rethrow.
         this.abortConnection();

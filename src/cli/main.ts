@@ -43,6 +43,12 @@ interface ServeCommandOptions {
   cgiMax?: number;
 }
 
+/** The env files of one `gw serve` call, in command-line order across both flags. */
+interface EnvFileList {
+  path: string;
+  isOptional: boolean;
+}
+
 function defaultPort(io: Io): number {
   const fromEnv = io.env.PORT;
   if (fromEnv === undefined || fromEnv === "") return 8000;
@@ -56,6 +62,12 @@ function defaultPort(io: Io): number {
 /** Runs gw with `argv` (without node and the script) and resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let result: Promise<number> = Promise.resolve(0);
+  // Both env-file flags fill one list, so "later files win" follows the command line's order.
+  const envFiles: EnvFileList[] = [];
+  const addEnvFile = (isOptional: boolean) => (path: string): EnvFileList[] => {
+    envFiles.push({ path, isOptional });
+    return envFiles;
+  };
   const program = new Command("gw")
     .description("Python's WSGI model for TypeScript: serve a gw app, the demo, or run an app as a CGI script.")
     .version(VERSION, "-V, --version")
@@ -75,6 +87,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
+    .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
+    .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
     .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
     .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
@@ -94,6 +108,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           shouldReload: options.reload && !isFolder,
           watch: options.watch ?? [],
           shouldValidate: options.validate,
+          envFiles,
           folder: isFolder
             ? {
               directory: options.directory ?? ".",
@@ -123,6 +138,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           shouldReload: false,
           watch: [],
           shouldValidate: false,
+          envFiles: [],
           folder: undefined,
         }, io),
       );

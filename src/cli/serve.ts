@@ -16,6 +16,8 @@ export interface ServeOptions {
   shouldReload: boolean;
   watch: string[];
   shouldValidate: boolean;
+  /** --env-file and --env-file-if-exists, in command-line order. */
+  envFiles: { path: string; isOptional: boolean }[];
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
   folder: FolderOptions | undefined;
 }
@@ -69,6 +71,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       port: options.port,
       cwd: io.cwd,
       watch: options.watch,
+      envFiles: options.envFiles,
       shouldValidate: options.shouldValidate,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
@@ -79,6 +82,11 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     close = () => reloader.close();
     closed = reloader.server.serveForever();
   } else {
+    if (options.envFiles.length > 0) {
+      // Without reload the app runs in this process: its variables go into this process.env.
+      const { envWithFiles, readEnvFiles } = await import("../dev/env-files.ts");
+      Object.assign(process.env, envWithFiles(process.env, readEnvFiles(options.envFiles, io.cwd)));
+    }
     const [{ makeServer }, app] = await Promise.all([
       import("../server/http.ts"),
       options.app === undefined

@@ -9,6 +9,7 @@ import { Worker } from "node:worker_threads";
 import { WorkerBridge } from "./worker-bridge.ts";
 import type { TextSink } from "../core/input.ts";
 import { resolveAppSpec } from "./load.ts";
+import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
 import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
@@ -23,6 +24,8 @@ export interface ReloaderOptions {
   cwd: string;
   /** Extra files or folders to watch. */
   watch: string[];
+  /** Env files for the app's process.env, in order (later ones win); an edit reloads. @default [] */
+  envFiles?: EnvFile[];
   /** Wrap the app in the validator and log violations as warnings. @default true */
   shouldValidate: boolean;
   /** Where access-log lines go; null for none. */
@@ -100,9 +103,13 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   let failure: LoadFailure | undefined;
   let generation = 0;
   let isClosing = false;
+  const envFiles = options.envFiles ?? [];
+  const envPaths = new Map(envFiles.map((file) => [resolve(options.cwd, file.path), file.path]));
+  // Read before binding: a missing --env-file is a one-line error, not a served app without it.
+  let envVars = readEnvFiles(envFiles, options.cwd);
 
   const spawnSlot = (): Slot => {
-    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
+    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
     const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
@@ -159,12 +166,13 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // chokidar misses changes made before its first scan is done, so "watching" waits for it.
   let watcherReady: Promise<void> = Promise.resolve();
   const watchFiles = (files: string[]): void => {
-    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && !isIgnored(file));
+    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && (!isIgnored(file) || envPaths.has(file)));
     for (const file of fresh) watched.add(file);
     if (fresh.length === 0) return;
     if (watcher === undefined) {
       watcher = import("chokidar").then(({ watch }) => {
-        const created = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
+        // Env files are dotfiles, watched because they were named.
+        const created = watch(fresh, { ignoreInitial: true, ignored: (path: string) => isIgnored(path) && !envPaths.has(path) });
         created.on("all", (_event, path) => schedule([path]));
         return created;
       });
@@ -204,8 +212,24 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     // file; a file whose stat is the one the previous load saw needs no second reload.
     if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === seen.get(path))) return;
     for (const [path, stat] of seen) loadedStats.set(path, stat);
+    let names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
+    if (paths.some((path) => envPaths.has(path))) {
+      let fresh: Record<string, string>;
+      try {
+        fresh = readEnvFiles(envFiles, options.cwd);
+      } catch (error) {
+        stderr.write(`${style.red("gw:")} ${(error as Error).message}; the app keeps its variables\n`);
+        return;
+      }
+      // Only the names that changed are logged: values are often secrets.
+      const keys = changedKeys(envVars, fresh);
+      envVars = fresh;
+      names = names.map((name, index) => (envPaths.has(paths[index]!) ? `${name}: ${keys.length > 0 ? keys.join(", ") : "no variable changed"}` : name));
+      // The standby worker was started with the old variables.
+      if (standby !== undefined) void standby.worker.terminate();
+      standby = undefined;
+    }
     isReloading = true;
-    const names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
     const startedAt = changedAt;
     // A standby whose worker ended is gone already: its exit handler clears `standby`.
     const slot = standby ?? spawnSlot();
@@ -278,7 +302,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
-  watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
+  watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);
   void reload();
 
   return {

@@ -1,7 +1,7 @@
 // The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
 // a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler, type NodeHandlerOptions } from "../adapters/node.ts";
 import { runHandler } from "../gateway/run.ts";
@@ -14,6 +14,10 @@ import type { Application } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
+const net = process.getBuiltinModule("node:net");
+
+// "localhost" names both loopback addresses; browsers and curl may try ::1 first.
+const LOCALHOST = ["127.0.0.1", "::1"];
 
 /** Options for makeServer. */
 export interface ServerOptions {
@@ -49,6 +53,10 @@ export class HttpServer {
   readonly port: number;
   /** The app it serves; may be replaced between requests. */
   app: Application;
+  /** The addresses it listens on: one, or 127.0.0.1 and ::1 for "localhost" (::1 where the machine has IPv6). */
+  readonly addresses: readonly string[];
+  /** Listeners on the addresses after the first, handing their connections to httpServer. */
+  readonly #extraListeners: readonly NetServer[];
 
   #info: ServerInfo;
   #log: AccessLog | undefined;
@@ -64,10 +72,13 @@ export class HttpServer {
   #handlerOptions: NodeHandlerOptions;
 
   /** Use makeServer(), which binds first. */
-  constructor(httpServer: Server, host: string, app: Application, options: ServerOptions) {
+  constructor(httpServer: Server, host: string, app: Application, options: ServerOptions, extraListeners: readonly NetServer[] = []) {
     this.httpServer = httpServer;
     this.host = host;
     this.app = app;
+    this.#extraListeners = extraListeners;
+    const first = host === "localhost" ? LOCALHOST[0]! : host;
+    this.addresses = [first, ...extraListeners.map((listener) => (listener.address() as AddressInfo).address)];
     this.port = (httpServer.address() as AddressInfo).port;
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
@@ -91,8 +102,12 @@ export class HttpServer {
     return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
   }
 
-  /** The ready line for this server, as `python -m http.server` prints it. */
+  /**
+   * The ready line for this server, as `python -m http.server` prints it; one line per address
+   * when it listens on several ("localhost"), the first one being the primary.
+   */
   get readyLine(): string {
+    if (this.addresses.length > 1 || this.host === "localhost") return this.addresses.map((address) => readyLine(address, this.port)).join("\n");
     return readyLine(this.host || "0.0.0.0", this.port);
   }
 
@@ -216,6 +231,7 @@ export class HttpServer {
     if (this.#mode !== "closed") {
       this.#mode = "closed";
       for (const [, res] of this.#queue.splice(0)) res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      for (const listener of this.#extraListeners) listener.close();
       const timer = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
       timer.unref();
       await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
@@ -262,9 +278,40 @@ export async function makeServer(host: string, port: number, app: Application, o
     };
     httpServer.once("error", onError);
     if (options.handle !== undefined) httpServer.listen(options.handle, onListening);
-    else httpServer.listen(port, host, onListening);
+    else httpServer.listen(port, host === "localhost" ? LOCALHOST[0] : host, onListening);
   });
-  return new HttpServer(httpServer, host, app, options);
+  const extra = host === "localhost" && options.handle === undefined ? await listenAlso(httpServer, LOCALHOST[1]!, port) : undefined;
+  return new HttpServer(httpServer, host, app, options, extra === undefined ? [] : [extra]);
+}
+
+/**
+ * Listens on `address` too, on httpServer's port, feeding its connections to httpServer; undefined
+ * when the machine lacks that address (no IPv6). With --port 0 the port was picked on the first
+ * address and may be taken on this one: then both are picked again, a few times.
+ */
+async function listenAlso(httpServer: Server, address: string, askedPort: number): Promise<NetServer | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const port = (httpServer.address() as AddressInfo).port;
+    const listener = net.createServer((socket) => httpServer.emit("connection", socket));
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      listener.once("error", resolve);
+      listener.listen({ port, host: address, ipv6Only: true }, () => resolve(undefined));
+    });
+    if (error === undefined) return listener;
+    if (error.code === "EADDRNOTAVAIL" || error.code === "EAFNOSUPPORT") return undefined;
+    if (error.code !== "EADDRINUSE" || askedPort !== 0 || attempt >= 4) {
+      httpServer.close();
+      throw translateListenError(error, address, port);
+    }
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(0, LOCALHOST[0], () => {
+        httpServer.off("error", reject);
+        resolve();
+      });
+    });
+  }
 }
 
 /** The whole response to a request refused before it reached the app: the last on its connection. */

@@ -1,21 +1,21 @@
 // Path-prefix dispatch and middleware composition for gw apps: mount() is CherryPy's
 // WSGIPathInfoDispatcher, compose() stacks middleware around an app.
-import type { App, Application } from "../core/types.ts";
+import type { App, AnyApp } from "../core/types.ts";
 import { callApp } from "../core/util.ts";
 
 /** A middleware: takes an app, returns the app that wraps it (docs/SPEC.md §10). */
 export type Middleware = (app: App) => App;
 
 /** The apps mount() dispatches to, by path prefix: an object or [prefix, app] pairs. */
-export type Mounts = Readonly<Record<string, Application>> | Iterable<readonly [prefix: string, app: Application]>;
+export type Mounts = Readonly<Record<string, AnyApp>> | Iterable<readonly [prefix: string, app: AnyApp]>;
 
 const NOT_FOUND_HEADERS: readonly (readonly [string, string])[] = [["Content-Type", "text/plain"], ["Content-Length", "0"]];
 
-function entriesOf(apps: Mounts): (readonly [string, Application])[] {
+function entriesOf(apps: Mounts): (readonly [string, AnyApp])[] {
   if (typeof (apps as Partial<Iterable<unknown>>)[Symbol.iterator] === "function") {
-    return [...(apps as Iterable<readonly [string, Application]>)];
+    return [...(apps as Iterable<readonly [string, AnyApp]>)];
   }
-  return Object.entries(apps as Record<string, Application>);
+  return Object.entries(apps as Record<string, AnyApp>);
 }
 
 /**
@@ -25,7 +25,7 @@ function entriesOf(apps: Mounts): (readonly [string, Application])[] {
  * No match is a 404 with an empty body.
  */
 export function mount(apps: Mounts): App {
-  const table = entriesOf(apps).map(([prefix, app]): [string, Application] => {
+  const table = entriesOf(apps).map(([prefix, app]): [string, AnyApp] => {
     if (typeof prefix !== "string" || (prefix !== "" && !prefix.startsWith("/"))) {
       throw new TypeError(`mount prefix ${JSON.stringify(prefix)} must be "" or start with "/"`);
     }

@@ -32,7 +32,7 @@ export type App = (environ: Environ, startResponse: StartResponse) => Body | Pro
 export type AppClass = new (environ: Environ, startResponse: StartResponse) => Body;
 
 /** What a gateway runs: an app function or a class application. */
-export type Application = App | AppClass;
+export type AnyApp = App | AppClass;
 
 /** gw.input: the request body, read lazily. */
 export interface InputStream extends AsyncIterable<Uint8Array> {

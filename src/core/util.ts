@@ -5,7 +5,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { ErrorOutput, inputFromBytes } from "./input.ts";
 import { ProtocolError } from "./errors.ts";
 import { GW_VERSION } from "./version.ts";
-import type { AppClass, Application, Body, Environ, FileLike, FileWrapperFactory, StartResponse } from "./types.ts";
+import type { AppClass, AnyApp, Body, Environ, FileLike, FileWrapperFactory, StartResponse } from "./types.ts";
 
 const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
 const HAS_HTML_SPECIAL = /[&<>"']/;
@@ -33,7 +33,7 @@ let lastIsClass = false;
  * Whether `app` is a class application: JavaScript classes cannot be called without `new`, and
  * only their source text tells them from functions; checked once per function.
  */
-export function isAppClass(app: Application): app is AppClass {
+export function isAppClass(app: AnyApp): app is AppClass {
   if (app === lastApp) return lastIsClass;
   let isClass = classKinds.get(app);
   if (isClass === undefined) {
@@ -46,7 +46,7 @@ export function isAppClass(app: Application): app is AppClass {
 }
 
 /** Calls an app for one request: a class application (PEP 3333) is constructed, a function called. */
-export function callApp(app: Application, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+export function callApp(app: AnyApp, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
   return isAppClass(app) ? new app(environ, startResponse) : app(environ, startResponse);
 }
 

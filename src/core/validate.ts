@@ -4,7 +4,7 @@ import { show } from "./describe.ts";
 import { ValidationError } from "./errors.ts";
 import { BAD_LATIN1_FIELD_VALUE, CONTROL, HOP_BY_HOP, KNOWN_METHODS, TOKEN } from "./http-syntax.ts";
 import { FileWrapper, callApp, isThenable } from "./util.ts";
-import type { App, Application, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
+import type { App, AnyApp, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
 
 /** Options for validator(). */
 export interface ValidatorOptions {
@@ -37,7 +37,7 @@ const KEY_HINTS: Partial<Record<string, string>> = {
 const METHODS: ReadonlySet<string> = new Set(KNOWN_METHODS);
 
 /** Wraps an app so every call checks the environ, startResponse, write, gw.input, gw.errors and the body. */
-export function validator(app: Application, options: ValidatorOptions = {}): App {
+export function validator(app: AnyApp, options: ValidatorOptions = {}): App {
   return function lintApp(environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
     if (arguments.length !== 2) {
       fail(`an app takes exactly 2 arguments, environ and startResponse (got ${arguments.length})`);

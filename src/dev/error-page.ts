@@ -5,7 +5,7 @@ import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { escapeHtml } from "../core/util.ts";
 import { pageHead } from "../files/pages.ts";
-import type { ErrorResponse } from "../gateway/base-handler.ts";
+import type { FailureResponse } from "../gateway/base-handler.ts";
 import type { Environ, StartResponse } from "../core/types.ts";
 
 /** Where the page polls for the reloader's state: the generation it serves, and whether it loaded. */
@@ -137,7 +137,7 @@ function reportOf(error: unknown, environ: Environ): Report {
  * user's own frames first with the source around each failing line, gw's and Node's frames folded,
  * and the request line; HTML when the client accepts it (it reloads after the next good reload).
  */
-export function runtimeErrorPage(error: unknown, environ: Environ): ErrorResponse {
+export function runtimeErrorPage(error: unknown, environ: Environ): FailureResponse {
   const report = reportOf(error, environ);
   const status = "500 Internal Server Error";
   if ((typeof environ.HTTP_ACCEPT === "string" ? environ.HTTP_ACCEPT : "").includes("text/html")) {

@@ -7,12 +7,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { FetchLike } from "../adapters/to-fetch.ts";
 import { describe } from "../core/describe.ts";
 import { AppLoadError, UserError } from "../core/errors.ts";
-import type { Application } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 import { isAppClass } from "../core/util.ts";
 
 /** An app found in a user module. */
 export interface LoadedApp {
-  app: Application;
+  app: AnyApp;
   /** The module's absolute path. */
   file: string;
   /** The export the app came from ("default", "app" or the one asked for). */
@@ -119,14 +119,14 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
  * declares one parameter (the Request) where a gw app declares two (environ and startResponse);
  * both are wrapped with fromFetchHandler. Any other function is a gw app.
  */
-function appOf(value: unknown): { app: Application } | { fetch: FetchLike } | undefined {
+function appOf(value: unknown): { app: AnyApp } | { fetch: FetchLike } | undefined {
   if (typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function") {
     const target = value as { fetch: FetchLike };
     return { fetch: (request) => target.fetch(request) };
   }
   if (typeof value !== "function") return undefined;
-  if (isAppClass(value as Application)) return { app: value as Application };
-  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as Application };
+  if (isAppClass(value as AnyApp)) return { app: value as AnyApp };
+  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as AnyApp };
 }
 
 /**

@@ -9,10 +9,10 @@ import { GW_VERSION } from "../core/version.ts";
 import { ErrorOutput } from "../core/input.ts";
 import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
 import { runtimeErrorPage } from "./error-page.ts";
-import type { ErrorResponse } from "../gateway/base-handler.ts";
+import type { FailureResponse } from "../gateway/base-handler.ts";
 import { fileWrapper } from "../core/util.ts";
 import { validator } from "../core/validate.ts";
-import type { Application, Environ } from "../core/types.ts";
+import type { AnyApp, Environ } from "../core/types.ts";
 
 /** What the reloader sends a worker besides requests. */
 export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean };
@@ -39,7 +39,7 @@ function userFrame(stack: string): string | undefined {
  * an error before the headers gets the dev error page instead of the plain 500.
  */
 class DevHandler extends PortHandler {
-  protected override errorResponse(error: unknown): ErrorResponse {
+  protected override errorResponse(error: unknown): FailureResponse {
     return runtimeErrorPage(error, this.environ);
   }
 
@@ -60,7 +60,7 @@ installLoaderHooks();
 // standing by, not during the reload that needs this worker.
 (nodeModule as { stripTypeScriptTypes?: (code: string, options: object) => string }).stripTypeScriptTypes?.("enum E { A } const x: number = E.A;", { mode: "transform" });
 
-let app: Application | undefined;
+let app: AnyApp | undefined;
 const errors = new ErrorOutput(process.stderr);
 const handlers = new Map<number, DevHandler>();
 const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();

@@ -7,7 +7,7 @@ import { describe } from "../core/describe.ts";
 import { mayHaveBody } from "../core/http-syntax.ts";
 import { FileWrapper, callApp, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
-import type { Application, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
+import type { AnyApp, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
 
 /**
  * Bytes a transport may hold for a slow client before the body waits for a drain: a false from a
@@ -23,7 +23,7 @@ export const ERROR_BODY = "A server error occurred.  Please contact the administ
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** The response a handler sends for an app that failed before its headers were out. */
-export interface ErrorResponse {
+export interface FailureResponse {
   status: string;
   headers: HeaderPair[];
   body: Chunk;
@@ -98,7 +98,7 @@ export abstract class BaseHandler {
    * The response for an app that failed before its headers were out (wsgiref's error_output):
    * the plain 500, which names nothing. Only the dev server overrides it, with its error page.
    */
-  protected errorResponse(_error: unknown): ErrorResponse {
+  protected errorResponse(_error: unknown): FailureResponse {
     return { status: ERROR_STATUS, headers: [["Content-Type", "text/plain"]], body: ERROR_BODY };
   }
 
@@ -177,7 +177,7 @@ export abstract class BaseHandler {
    * Runs the app for this request (a class application is constructed with `new`). Returns nothing when the app and its body were synchronous,
    * else a promise that settles when the response is over; it rejects only on a double fault.
    */
-  run(app: Application): void | Promise<void> {
+  run(app: AnyApp): void | Promise<void> {
     let result: Body | Promise<Body>;
     try {
       result = callApp(app, this.environ, this.startResponse);
@@ -412,7 +412,7 @@ export abstract class BaseHandler {
     this.logException(error);
     if (this.isEnded) return this.#finish();
     if (!this.headersSent) {
-      let response: ErrorResponse;
+      let response: FailureResponse;
       try {
         response = this.errorResponse(error);
         this.code = response.status === ERROR_STATUS ? 500 : parseStatus(response.status);

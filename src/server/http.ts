@@ -10,7 +10,7 @@ import { UserError } from "../core/errors.ts";
 import type { TextSink } from "../core/input.ts";
 import { AccessLog, readyLine } from "../core/log.ts";
 import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
-import type { Application } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
@@ -52,7 +52,7 @@ export class HttpServer {
   /** The bound port (the real one when 0 was asked). */
   readonly port: number;
   /** The app it serves; may be replaced between requests. */
-  app: Application;
+  app: AnyApp;
   /** The addresses it listens on: one, or 127.0.0.1 and ::1 for "localhost" (::1 where the machine has IPv6). */
   readonly addresses: readonly string[];
   /** Listeners on the addresses after the first, handing their connections to httpServer. */
@@ -72,7 +72,7 @@ export class HttpServer {
   #handlerOptions: NodeHandlerOptions;
 
   /** Use makeServer(), which binds first. */
-  constructor(httpServer: Server, host: string, app: Application, options: ServerOptions, extraListeners: readonly NetServer[] = []) {
+  constructor(httpServer: Server, host: string, app: AnyApp, options: ServerOptions, extraListeners: readonly NetServer[] = []) {
     this.httpServer = httpServer;
     this.host = host;
     this.app = app;
@@ -261,7 +261,7 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  * Binds host and port and returns the server, ready to serveForever() (wsgiref's make_server).
  * A port in use, or a host that is not local, rejects with a one-line UserError.
  */
-export async function makeServer(host: string, port: number, app: Application, options: ServerOptions = {}): Promise<HttpServer> {
+export async function makeServer(host: string, port: number, app: AnyApp, options: ServerOptions = {}): Promise<HttpServer> {
   const httpServer = http.createServer({
     // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
     maxHeaderSize: MAX_REQUEST_LINE,

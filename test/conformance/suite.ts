@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test as vitestTest } from "vitest";
 import { ERROR_BODY } from "../../src/gateway/base-handler.ts";
-import type { Application } from "../../src/core/types.ts";
+import type { AnyApp } from "../../src/core/types.ts";
 import {
   ARRAY_BODY, CLASS_HELLO, CLOSE_KEY_HEADER, ClosingClass, HelloClass, ThrowingClass, FIRST_CHUNK, HEAD_AWARE_BODY, HELLO, SECRET, arrayBody, closeRegistry, closeTracked,
   echoBody, echoEnviron, fileDownload, headAware, hello, noContent, streamedText, streaming, throwsAfterFirstChunk,
@@ -22,10 +22,10 @@ export interface StartedGateway {
 }
 
 /** Starts `app` behind one gateway, listening on 127.0.0.1 with port 0. */
-export type StartGateway = (app: Application) => Promise<StartedGateway>;
+export type StartGateway = (app: AnyApp) => Promise<StartedGateway>;
 
 /** Runs `use` against `app` behind the gateway, and always stops the gateway. */
-async function withGateway<T>(start: StartGateway, app: Application, use: (url: string) => Promise<T>): Promise<T> {
+async function withGateway<T>(start: StartGateway, app: AnyApp, use: (url: string) => Promise<T>): Promise<T> {
   const gateway = await start(app);
   try {
     return await use(gateway.url);

@@ -41,6 +41,9 @@ interface ServeCommandOptions {
   cgiDir?: string[];
   cgiTimeout: number;
   cgiMax?: number;
+  gw?: boolean;
+  fetch?: boolean;
+  node?: boolean;
 }
 
 /** The env files of one `gw serve` call, in command-line order across both flags. */
@@ -87,6 +90,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
+    .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
+    .option("--fetch", "take the export as a Fetch handler (Request) => Response")
+    .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
@@ -99,9 +105,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
+      const kinds = (["gw", "fetch", "node"] as const).filter((kind) => options[kind] === true);
+      if (kinds.length > 1) throw new UserError(`choose one of --gw, --fetch and --node, not ${kinds.map((kind) => `--${kind}`).join(" and ")}`);
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
+          kind: kinds[0] ?? "auto",
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
@@ -132,6 +141,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app: undefined,
+          kind: "auto",
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,

@@ -10,6 +10,8 @@ import { accessLineDecorator, colorsFor } from "./style.ts";
 export interface ServeOptions {
   /** path[:export] of the user's module; undefined serves the demo app. */
   app: string | undefined;
+  /** How the export is taken: by the loader's rules, or forced by --gw, --fetch or --node. */
+  kind: "auto" | "gw" | "fetch" | "node";
   host: string;
   port: number;
   isQuiet: boolean;
@@ -72,6 +74,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       cwd: io.cwd,
       watch: options.watch,
       envFiles: options.envFiles,
+      kind: options.kind,
       shouldValidate: options.shouldValidate,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
@@ -91,7 +94,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       import("../server/http.ts"),
       options.app === undefined
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
-        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
+        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => loaded.app),
     ]);
     const server = await makeServer(options.host, options.port, app, logOptions);
     io.stdout.write(server.readyLine + "\n");

@@ -7,7 +7,7 @@ import { PortHandler, portInput, type ToWorker } from "./worker-bridge.ts";
 import { UserError, ValidationError } from "../core/errors.ts";
 import { GW_VERSION } from "../core/version.ts";
 import { ErrorOutput } from "../core/input.ts";
-import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
+import { captureListens, installLoaderHooks, loadApp, loadedUserFiles, type AppKind } from "./load.ts";
 import { runtimeErrorPage } from "./error-page.ts";
 import type { FailureResponse } from "../gateway/base-handler.ts";
 import { fileWrapper } from "../core/util.ts";
@@ -15,11 +15,11 @@ import { validator } from "../core/validate.ts";
 import type { AnyApp, Environ } from "../core/types.ts";
 
 /** What the reloader sends a worker besides requests. */
-export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean };
+export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean; kind: AppKind };
 
 /** What a worker reports about loading the app. */
 export type LoadReport =
-  | { type: "loaded"; files: string[] }
+  | { type: "loaded"; files: string[]; hasCapturedListen: boolean }
   | { type: "failed"; message: string; stack: string; files: string[]; isUserError: boolean };
 
 const GW_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -56,6 +56,9 @@ class DevHandler extends PortHandler {
 const port = parentPort;
 if (port === null) throw new Error("reload-worker.ts runs only as a worker thread");
 installLoaderHooks();
+// The module's own app.listen(3000) must not bind: gw serves that server on its socket.
+let hasCapturedListen = false;
+captureListens(() => (hasCapturedListen = true));
 // The first TypeScript transform compiles Node's wasm stripper (tens of ms); pay that while
 // standing by, not during the reload that needs this worker.
 (nodeModule as { stripTypeScriptTypes?: (code: string, options: object) => string }).stripTypeScriptTypes?.("enum E { A } const x: number = E.A;", { mode: "transform" });
@@ -67,9 +70,9 @@ const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();
 
 async function load(command: Command): Promise<LoadReport> {
   try {
-    const loaded = await loadApp(command.spec, command.cwd);
+    const loaded = await loadApp(command.spec, command.cwd, command.kind);
     app = command.shouldValidate ? validator(loaded.app) : loaded.app;
-    return { type: "loaded", files: loadedUserFiles() };
+    return { type: "loaded", files: loadedUserFiles(), hasCapturedListen };
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
     const failure = error instanceof Error ? error : new Error(String(error));

@@ -12,6 +12,7 @@ import { resolveAppSpec } from "./load.ts";
 import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
 import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
+import type { AppKind } from "./load.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
 import type { App } from "../core/types.ts";
 
@@ -28,6 +29,8 @@ export interface ReloaderOptions {
   envFiles?: EnvFile[];
   /** Wrap the app in the validator and log violations as warnings. @default true */
   shouldValidate: boolean;
+  /** How the export is taken (--gw, --fetch, --node). @default "auto" */
+  kind?: AppKind;
   /** Where access-log lines go; null for none. */
   log: TextSink | null;
   /** The ready line, then whatever the app itself prints to stdout. */
@@ -154,7 +157,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       };
       slot.worker.on("message", onMessage);
       slot.worker.on("exit", onExit);
-      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate };
+      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate, kind: options.kind ?? "auto" };
       slot.worker.postMessage(command);
     });
 
@@ -198,6 +201,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   }
 
   const loadedStats = new Map<string, string>();
+  let hasSaidListen = false;
 
   async function reload(): Promise<void> {
     if (isReloading) {
@@ -246,6 +250,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       void slot.worker.terminate();
       schedule(changedMeanwhile);
     } else if (report.type === "loaded") {
+      if (report.hasCapturedListen && !hasSaidListen) {
+        hasSaidListen = true;
+        stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.url} instead`) + "\n");
+      }
       const old = current;
       current = slot;
       failure = undefined;

@@ -74,3 +74,32 @@ describe("loadApp and class applications", () => {
     expect((await call(loaded.app, "/d")).body).toBe("class /d");
   });
 });
+
+describe("loadApp and Node listeners", () => {
+  test("a function of three parameters (Express, connect) is a Node listener", async () => {
+    const loaded = await loadApp(module(`export default function app(req, res, next) { res.setHeader("Content-Type", "text/plain"); res.end("node " + req.url); }`));
+    expect([loaded.isNodeListener, loaded.isFetchHandler]).toEqual([true, false]);
+    expect((await call(loaded.app, "/n?x=1", { shouldValidate: false })).body).toBe("node /n?x=1");
+  });
+
+  test("an http.Server and a Koa-like object (use + callback) are Node listeners", async () => {
+    const server = await loadApp(module(`import { createServer } from "node:http";
+export default createServer((req, res) => res.end("server"));`));
+    const koa = await loadApp(module(`export default { use() {}, callback() { return (req, res) => res.end("koa-like"); } };`));
+    expect([server.isNodeListener, koa.isNodeListener]).toEqual([true, true]);
+    expect((await call(server.app, "/", { shouldValidate: false })).body).toBe("server");
+    expect((await call(koa.app, "/", { shouldValidate: false })).body).toBe("koa-like");
+  });
+
+  test("--node, --gw and --fetch force the kind of a two-parameter function", async () => {
+    const path = module(`export default (a, b) => {
+  if (typeof b === "function") { b("200 OK", [["Content-Type", "text/plain"]]); return ["gw"]; }
+  b.end("node");
+}`);
+    expect((await call((await loadApp(path, undefined, "node")).app, "/", { shouldValidate: false })).body).toBe("node");
+    expect((await call((await loadApp(path, undefined, "gw")).app, "/")).body).toBe("gw");
+    const fetchPath = module(`export default (request, extra) => new Response("fetch " + request.method, { headers: { "Content-Type": "text/plain" } });`);
+    expect((await loadApp(fetchPath)).isFetchHandler).toBe(false);
+    expect((await call((await loadApp(fetchPath, undefined, "fetch")).app, "/")).body).toBe("fetch GET");
+  });
+});

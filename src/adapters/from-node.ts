@@ -9,6 +9,9 @@ import type { App, Body, Chunk, Environ, HeaderPair } from "../core/types.ts";
 const http = process.getBuiltinModule("node:http");
 const { duplexPair } = process.getBuiltinModule("node:stream");
 
+// The server end of each pair, by its client end.
+const peers = new WeakMap<Duplex, Duplex>();
+
 /** A Node request listener, or a server whose "request" listeners are the app. */
 export type NodeListener = RequestListener | Server;
 
@@ -57,8 +60,13 @@ function dressSocket(socket: Duplex, environ: Environ): void {
     // Express's req.protocol and Koa's ctx.secure read this.
     encrypted: environ["gw.url_scheme"] === "https" ? true : undefined,
   };
-  for (const [name, value] of Object.entries(fields)) Object.defineProperty(socket, name, { value, configurable: true });
-  Object.assign(socket, { setNoDelay: () => socket, setKeepAlive: () => socket, setTimeout: () => socket });
+  for (const name in fields) Object.defineProperty(socket, name, { value: fields[name], configurable: true, writable: true });
+}
+
+/** The socket methods node's client and server call on a connection; an in-memory pair needs none. */
+function socketLike(stream: Duplex): Duplex {
+  const self = (): Duplex => stream;
+  return Object.assign(stream, { setNoDelay: self, setKeepAlive: self, setTimeout: self, ref: self, unref: self });
 }
 
 /**
@@ -71,16 +79,27 @@ export function fromNodeListener(listener: NodeListener): App {
   const server: Server = listener instanceof http.Server ? listener : http.createServer(listener);
   // gw's front adds Date (and Server); the listener's server must not add a second one.
   server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => (res.sendDate = false));
-  return function nodeListenerApp(environ, startResponse): Promise<Body> {
+  // Keep-alive pairs, reused across requests: a fresh pair costs two HTTP parsers and a connection.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+  agent.createConnection = (): Duplex => {
     const [clientSide, serverSide] = duplexPair();
-    dressSocket(serverSide, environ);
+    peers.set(clientSide, socketLike(serverSide));
     server.emit("connection", serverSide);
+    return socketLike(clientSide);
+  };
+  return function nodeListenerApp(environ, startResponse): Promise<Body> {
     const request = http.request({
       method: environ.REQUEST_METHOD,
       path: targetOf(environ),
       headers: requestHeaders(environ),
-      createConnection: () => clientSide,
+      agent,
       setHost: false,
+    });
+    let clientSide: Duplex | undefined;
+    request.once("socket", (socket: Duplex) => {
+      clientSide = socket;
+      // The pair may have carried another client's request: it takes this client's addresses.
+      dressSocket(peers.get(socket)!, environ);
     });
     const hasBody = (environ.CONTENT_LENGTH !== undefined && environ.CONTENT_LENGTH !== "" && environ.CONTENT_LENGTH !== "0") ||
       environ.HTTP_TRANSFER_ENCODING !== undefined;
@@ -98,7 +117,7 @@ export function fromNodeListener(listener: NodeListener): App {
           if (!isHopByHop(name)) headers.push([name, raw[i + 1]!]);
         }
         startResponse(`${response.statusCode} ${response.statusMessage || http.STATUS_CODES[response.statusCode!] || "Unknown"}`, headers);
-        resolve(responseBody(response, clientSide, serverSide));
+        resolve(responseBody(response, clientSide!));
       });
     });
   };
@@ -117,13 +136,15 @@ async function pipeInput(environ: Environ, request: ReturnType<typeof http.reque
 }
 
 /** The parsed response body as a gw body; close() tears the pair down, so an abort reaches the listener. */
-function responseBody(response: IncomingMessage, clientSide: Duplex, serverSide: Duplex): Body {
+function responseBody(response: IncomingMessage, clientSide: Duplex): Body {
   return {
     [Symbol.asyncIterator]: (): AsyncIterator<Chunk> => response[Symbol.asyncIterator]() as AsyncIterator<Chunk>,
     close(): void {
-      // The two ends of a pair do not destroy each other; the server's end is the listener's socket.
+      if (response.complete) return;
+      // Stopped early (the client left): the pair cannot be reused. Its two ends do not destroy
+      // each other, and the server's end is the listener's socket, which must see the close.
       clientSide.destroy();
-      serverSide.destroy();
+      peers.get(clientSide)?.destroy();
     },
   };
 }

@@ -42,6 +42,7 @@ interface ServeCommandOptions {
   cgiTimeout: number;
   cgiMax?: number;
   gw?: boolean;
+  livereload?: boolean;
   fetch?: boolean;
   node?: boolean;
 }
@@ -93,6 +94,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
     .option("--fetch", "take the export as a Fetch handler (Request) => Response")
     .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)")
+    .option("--livereload", "HTML pages reload in the browser after each good reload")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
@@ -111,6 +113,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         serve.serve({
           app,
           kind: kinds[0] ?? "auto",
+          shouldLiveReload: options.livereload === true,
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
@@ -142,6 +145,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         serve.serve({
           app: undefined,
           kind: "auto",
+          shouldLiveReload: false,
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,

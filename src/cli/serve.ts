@@ -12,6 +12,8 @@ export interface ServeOptions {
   app: string | undefined;
   /** How the export is taken: by the loader's rules, or forced by --gw, --fetch or --node. */
   kind: "auto" | "gw" | "fetch" | "node";
+  /** --livereload: HTML pages reload after each good reload (reload mode only). */
+  shouldLiveReload: boolean;
   host: string;
   port: number;
   isQuiet: boolean;
@@ -75,6 +77,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       watch: options.watch,
       envFiles: options.envFiles,
       kind: options.kind,
+      shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,

@@ -19,6 +19,22 @@ export interface LoadFailure {
   location: string | undefined;
 }
 
+/**
+ * The script --livereload adds to HTML pages: it polls the reloader's state and reloads the page
+ * once a newer generation of the app loaded well.
+ */
+export const LIVERELOAD_SCRIPT: string = `<script>(() => {
+  let generation;
+  setInterval(async () => {
+    try {
+      const state = await (await fetch(${JSON.stringify(STATE_PATH)}, { cache: "no-store" })).json();
+      if (generation === undefined) generation = state.generation;
+      else if (state.ok && state.generation !== generation) location.reload();
+    } catch {}
+  }, 300);
+})();</script>
+`;
+
 const STYLE = "body{font:15px system-ui,sans-serif;margin:2rem;color:#222}h1{color:#b00020;font-size:1.3rem}" +
   "pre{background:#f6f6f6;padding:1rem;overflow:auto}";
 

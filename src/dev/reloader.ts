@@ -10,11 +10,11 @@ import { WorkerBridge } from "./worker-bridge.ts";
 import type { TextSink } from "../core/input.ts";
 import { resolveAppSpec } from "./load.ts";
 import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
-import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
+import { LIVERELOAD_SCRIPT, loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import type { AppKind } from "./load.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
-import type { App } from "../core/types.ts";
+import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
 
 /** What runWithReloader needs to know. */
 export interface ReloaderOptions {
@@ -41,6 +41,8 @@ export interface ReloaderOptions {
   decorateLog?: (line: string, status: number | string) => string;
   /** Decorates notices (colour); identity by default. */
   style: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  /** Add a script to text/html responses that reloads the page after each good reload. @default false */
+  shouldLiveReload?: boolean;
   /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
@@ -90,6 +92,30 @@ function isIgnored(path: string): boolean {
   const name = basename(path);
   return (name.startsWith(".") && name.length > 1) || path.includes(`${sep}node_modules${sep}`) || path.endsWith(`${sep}node_modules`) ||
     path.includes(`${sep}dist${sep}`);
+}
+
+/**
+ * Runs `app` and, when its response is an uncompressed text/html page, ends the body with the
+ * live-reload script; the page grew, so the app's Content-Length is dropped.
+ */
+function withLiveReload(app: App, environ: Parameters<App>[0], start: StartResponse): Body {
+  let isHtml = false;
+  const watchStart: StartResponse = (status, headers, excInfo) => {
+    const type = headers.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? "";
+    const isEncoded = headers.some(([name]) => name.toLowerCase() === "content-encoding");
+    const code = Number(status.slice(0, 3));
+    isHtml = /^text\/html\b/i.test(type) && !isEncoded && code !== 204 && code !== 304;
+    const sent: HeaderPair[] = isHtml ? headers.filter(([name]) => name.toLowerCase() !== "content-length") : headers;
+    return start(status, sent, excInfo);
+  };
+  const body = app(environ, watchStart) as Body;
+  return {
+    async *[Symbol.asyncIterator](): AsyncGenerator<Chunk> {
+      for await (const chunk of body as AsyncIterable<Chunk>) yield chunk;
+      if (isHtml) yield LIVERELOAD_SCRIPT;
+    },
+    close: () => body.close?.(),
+  };
 }
 
 /**
@@ -302,6 +328,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
     if (failure !== undefined || current === undefined) return loadFailurePage(failure!, generation, environ, start);
+    if (options.shouldLiveReload === true && environ.REQUEST_METHOD !== "HEAD") return withLiveReload(current.bridge.app, environ, start);
     return current.bridge.app(environ, start);
   };
 

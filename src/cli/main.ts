@@ -43,6 +43,9 @@ interface ServeCommandOptions {
   cgiMax?: number;
   gw?: boolean;
   livereload?: boolean;
+  https?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
   fetch?: boolean;
   node?: boolean;
 }
@@ -94,6 +97,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
     .option("--fetch", "take the export as a Fetch handler (Request) => Response")
     .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)")
+    .option("--https", "serve HTTPS with a self-signed certificate for localhost (made once, kept in ~/.cache/gw)")
+    .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM); needs --tls-key")
+    .option("--tls-key <file>", "the private key (PEM) for --tls-cert")
     .option("--livereload", "HTML pages reload in the browser after each good reload")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
@@ -114,6 +120,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           app,
           kind: kinds[0] ?? "auto",
           shouldLiveReload: options.livereload === true,
+          tls: { isSelfSigned: options.https === true, certFile: options.tlsCert, keyFile: options.tlsKey },
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
@@ -146,6 +153,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           app: undefined,
           kind: "auto",
           shouldLiveReload: false,
+          tls: { isSelfSigned: false, certFile: undefined, keyFile: undefined },
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,

@@ -1,7 +1,9 @@
 // `gw serve APP`, `gw serve --directory DIR [--cgi]` and `gw demo`: load the app (or hand it to the
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { UserError } from "../core/errors.ts";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
@@ -12,6 +14,8 @@ export interface ServeOptions {
   app: string | undefined;
   /** How the export is taken: by the loader's rules, or forced by --gw, --fetch or --node. */
   kind: "auto" | "gw" | "fetch" | "node";
+  /** --https (a cached self-signed certificate), or --tls-cert and --tls-key. */
+  tls: { isSelfSigned: boolean; certFile: string | undefined; keyFile: string | undefined };
   /** --livereload: HTML pages reload after each good reload (reload mode only). */
   shouldLiveReload: boolean;
   host: string;
@@ -38,10 +42,32 @@ export interface FolderOptions {
   cgiMax: number;
 }
 
+/** The certificate and key to serve HTTPS with, or undefined for HTTP; mistakes are UserErrors. */
+async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string): string }): Promise<{ cert: string; key: string } | undefined> {
+  if (asked.certFile !== undefined || asked.keyFile !== undefined) {
+    if (asked.isSelfSigned) throw new UserError("use either --https or --tls-cert and --tls-key, not both");
+    if (asked.certFile === undefined || asked.keyFile === undefined) throw new UserError("--tls-cert and --tls-key go together");
+    const read = (flag: string, file: string): string => {
+      try {
+        return readFileSync(resolve(io.cwd, file), "utf8");
+      } catch (error) {
+        throw new UserError(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`, { cause: error });
+      }
+    };
+    return { cert: read("--tls-cert", asked.certFile), key: read("--tls-key", asked.keyFile) };
+  }
+  if (!asked.isSelfSigned) return undefined;
+  const { cacheFolder, localCertificate } = await import("../dev/certificate.ts");
+  const made = await localCertificate(cacheFolder(io.env));
+  io.stderr.write(pc.dim(`gw: HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1 ${made.isNew ? "made now in" : "from"} ${made.certFile}; trust it to silence browser warnings`) + "\n");
+  return { cert: made.cert, key: made.key };
+}
+
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr };
+  const tls = await tlsFor(options.tls, io, pc);
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, tls };
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -77,6 +103,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       watch: options.watch,
       envFiles: options.envFiles,
       kind: options.kind,
+      tls,
       shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
       log: logOptions.log,

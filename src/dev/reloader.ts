@@ -41,6 +41,8 @@ export interface ReloaderOptions {
   decorateLog?: (line: string, status: number | string) => string;
   /** Decorates notices (colour); identity by default. */
   style: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Add a script to text/html responses that reloads the page after each good reload. @default false */
   shouldLiveReload?: boolean;
   /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
@@ -334,7 +336,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   // Bind and say so first; the first worker boots right after, and requests that arrive
   // meanwhile wait for it (the front app holds them) rather than being refused.
-  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog });
+  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog, tls: options.tls });
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
   watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);

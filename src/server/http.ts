@@ -37,6 +37,8 @@ export interface ServerOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Serve HTTPS with this certificate and key (PEM); gw.url_scheme is then "https". */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
   handle?: { fd: number } | object;
 }
@@ -82,6 +84,7 @@ export class HttpServer {
     this.port = (httpServer.address() as AddressInfo).port;
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
+    if (options.tls !== undefined) this.#info.urlScheme = "https";
     const log = options.log === undefined ? process.stderr : options.log;
     this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
@@ -99,7 +102,7 @@ export class HttpServer {
   /** The server's base URL, e.g. http://127.0.0.1:8000/. */
   get url(): string {
     const host = this.host === "" || this.host === "0.0.0.0" ? "127.0.0.1" : this.host === "::" ? "::1" : this.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+    return `${this.#info.urlScheme ?? "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
   }
 
   /**
@@ -107,8 +110,9 @@ export class HttpServer {
    * when it listens on several ("localhost"), the first one being the primary.
    */
   get readyLine(): string {
-    if (this.addresses.length > 1 || this.host === "localhost") return this.addresses.map((address) => readyLine(address, this.port)).join("\n");
-    return readyLine(this.host || "0.0.0.0", this.port);
+    const scheme = this.#info.urlScheme ?? "http";
+    if (this.addresses.length > 1 || this.host === "localhost") return this.addresses.map((address) => readyLine(address, this.port, scheme)).join("\n");
+    return readyLine(this.host || "0.0.0.0", this.port, scheme);
   }
 
   #accept(req: IncomingMessage, res: ServerResponse): void {
@@ -262,14 +266,19 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  * A port in use, or a host that is not local, rejects with a one-line UserError.
  */
 export async function makeServer(host: string, port: number, app: AnyApp, options: ServerOptions = {}): Promise<HttpServer> {
-  const httpServer = http.createServer({
+  // node:https only when asked: plain serving never loads TLS (docs/ARCHITECTURE.md, "Startup").
+  const serverOptions = {
     // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
     maxHeaderSize: MAX_REQUEST_LINE,
     headersTimeout: options.headersTimeout ?? 30_000,
     requestTimeout: options.requestTimeout ?? 300_000,
     keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
     connectionsCheckingInterval: 1_000,
-  });
+  };
+  // node:https only when asked: plain serving never loads TLS (docs/ARCHITECTURE.md, "Startup").
+  const httpServer: Server = options.tls === undefined
+    ? http.createServer(serverOptions)
+    : (process.getBuiltinModule("node:https").createServer({ ...serverOptions, ...options.tls }) as unknown as Server);
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
     const onListening = (): void => {

@@ -58,6 +58,7 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
 
 const userFiles = new Set<string>();
+const packageUrls = new Set<string>();
 const packageTypes = new Map<string, string | undefined>();
 
 /** The "type" of the package.json nearest to `dir` (undefined when none says), cached per folder. */
@@ -82,6 +83,7 @@ let isHooked = false;
 
 type SyncHooks = {
   registerHooks?: (hooks: {
+    resolve?: (specifier: string, context: { parentURL?: string }, next: (specifier: string, context?: object) => { url: string }) => { url: string };
     load?: (url: string, context: { format?: string | null }, next: (url: string, context?: object) => { format?: string | null; source?: unknown }) => { format?: string | null; source?: unknown; shortCircuit?: boolean };
   }) => unknown;
   stripTypeScriptTypes?: (code: string, options: { mode: "strip" | "transform"; sourceMap?: boolean; sourceUrl?: string }) => string;
@@ -108,6 +110,15 @@ export function installLoaderHooks(): void {
     (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
   } as typeof process.emitWarning;
   registerHooks({
+    resolve(specifier, context, next) {
+      const resolved = next(specifier, context);
+      const parent = context.parentURL;
+      // A package the user's own code imports: a fresh worker may import it ahead of the reload.
+      if (parent !== undefined && parent.startsWith("file:") && !parent.includes("/node_modules/") && resolved.url.includes("/node_modules/")) {
+        packageUrls.add(resolved.url);
+      }
+      return resolved;
+    },
     load(url, context, next) {
       if (!url.startsWith("file:") || url.includes("/node_modules/")) return next(url, context);
       const path = fileURLToPath(url);
@@ -127,6 +138,11 @@ export function installLoaderHooks(): void {
       return { format, source, shortCircuit: true };
     },
   });
+}
+
+/** The packages (in node_modules) the user's files import, as resolved URLs. */
+export function importedPackages(): string[] {
+  return [...packageUrls];
 }
 
 /** Every user file (outside node_modules) this process has loaded so far. */

@@ -134,6 +134,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   let failure: LoadFailure | undefined;
   let generation = 0;
   let isClosing = false;
+  // The packages the app imported last time, for standby workers to import while they wait.
+  let packages: string[] = [];
   const envFiles = options.envFiles ?? [];
   const envPaths = new Map(envFiles.map((file) => [resolve(options.cwd, file.path), file.path]));
   // Read before binding: a missing --env-file is a one-line error, not a served app without it.
@@ -142,6 +144,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
     const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
+    if (packages.length > 0) worker.postMessage({ type: "preload", urls: packages } satisfies Command);
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
     (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
@@ -282,6 +285,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
         hasSaidListen = true;
         stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.url} instead`) + "\n");
       }
+      packages = report.packages;
       const old = current;
       current = slot;
       failure = undefined;

@@ -43,6 +43,7 @@ interface ServeCommandOptions {
   cgiMax?: number;
   gw?: boolean;
   livereload?: boolean;
+  inspect?: true | number;
   https?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -100,6 +101,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--https", "serve HTTPS with a self-signed certificate for localhost (made once, kept in ~/.cache/gw)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM); needs --tls-key")
     .option("--tls-key <file>", "the private key (PEM) for --tls-cert")
+    .option("--inspect [port]", "open the inspector on 127.0.0.1:PORT (default 9229); each reloaded app appears as a worker target", parsePort)
     .option("--livereload", "HTML pages reload in the browser after each good reload")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
@@ -120,6 +122,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           app,
           kind: kinds[0] ?? "auto",
           shouldLiveReload: options.livereload === true,
+          inspectPort: options.inspect === undefined ? undefined : options.inspect === true ? 9229 : options.inspect,
           tls: { isSelfSigned: options.https === true, certFile: options.tlsCert, keyFile: options.tlsKey },
           host: options.host,
           port: options.port ?? defaultPort(io),
@@ -153,6 +156,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           app: undefined,
           kind: "auto",
           shouldLiveReload: false,
+          inspectPort: undefined,
           tls: { isSelfSigned: false, certFile: undefined, keyFile: undefined },
           host: options.host,
           port: options.port ?? defaultPort(io),

@@ -16,6 +16,8 @@ export interface ServeOptions {
   kind: "auto" | "gw" | "fetch" | "node";
   /** --https (a cached self-signed certificate), or --tls-cert and --tls-key. */
   tls: { isSelfSigned: boolean; certFile: string | undefined; keyFile: string | undefined };
+  /** --inspect[=PORT]: the inspector's port (0 picks one); undefined for none. */
+  inspectPort: number | undefined;
   /** --livereload: HTML pages reload after each good reload (reload mode only). */
   shouldLiveReload: boolean;
   host: string;
@@ -40,6 +42,21 @@ export interface FolderOptions {
   cgiTimeout: number;
   /** CGI scripts that may run at once. */
   cgiMax: number;
+}
+
+/**
+ * Opens the inspector in this (the main) thread: the reload workers are worker threads, which a
+ * client that enables the NodeWorker domain (Chrome DevTools, VS Code) sees and attaches to, one
+ * new target per reload, all through this one port.
+ */
+async function openInspector(port: number, io: Io, pc: { dim(text: string): string }): Promise<void> {
+  const inspector = await import("node:inspector");
+  try {
+    inspector.open(port, "127.0.0.1", false);
+  } catch (error) {
+    throw new UserError(`cannot open the inspector on 127.0.0.1:${port}: ${(error as Error).message}; use --inspect=0 for a free port`, { cause: error });
+  }
+  io.stderr.write(pc.dim(`gw: inspector on ${inspector.url()} (chrome://inspect, or VS Code "attach" to 127.0.0.1:${new URL(inspector.url()!).port}); each reload is a new worker target`) + "\n");
 }
 
 /** The certificate and key to serve HTTPS with, or undefined for HTTP; mistakes are UserErrors. */
@@ -67,6 +84,7 @@ async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
   const tls = await tlsFor(options.tls, io, pc);
+  if (options.inspectPort !== undefined) await openInspector(options.inspectPort, io, pc);
   const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, tls };
   let close: () => Promise<void>;
   let closed: Promise<void>;

@@ -1,7 +1,7 @@
 // `npm run bench`: times gw against a raw node:http server doing the same work, in one run,
-// alternating rounds, and prints requests/s and the ratio. Load comes from wrk when installed,
-// else autocannon. Options: --seconds N (per round, default 2), --rounds N (default 7), --only NAME,
-// --tool wrk|autocannon.
+// alternating rounds, and prints requests/s and the ratio; then the app layer, reload, file-server
+// and templates benches. Load comes from wrk when installed, else autocannon. Options: --seconds N
+// (per round, default 2), --rounds N (default 7), --only NAME, --tool wrk|autocannon.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync, mkdtempSync } from "node:fs";
@@ -126,9 +126,24 @@ if (args.only === undefined || args.only === "reload") {
 
 if (args.only === undefined || args.only === "static") {
   const { benchStatic } = await import("./static.ts");
-  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D (same tree, same run)\n");
+  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D, and nginx (1 process) as the anchor (same tree, same run)\n");
   const staticRows = await benchStatic({ seconds, rounds });
-  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", ""], staticRows);
+  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", "", "nginx req/s", "gw/nginx"], staticRows);
+}
+
+if ((args.only === undefined || args.only === "workers") && tool === "wrk") {
+  const { benchWorkers } = await import("./workers.ts");
+  process.stdout.write("\nworkers: gw serve APP --workers N, every gw process on CPU 0, wrk on CPU 1; CPU us/request = user+sys of all gw processes / requests\n");
+  printTable(["scenario", "gw", "baseline", "ratio", "target", ""], await benchWorkers({ seconds, rounds }));
+}
+
+if (args.only === undefined || args.only === "templates") {
+  const { benchTemplates, benchTemplateServing } = await import("./templates.ts");
+  process.stdout.write("\ntemplates: a 1,000-row table page to a string (same data, same HTML, escaping on), engines alternating per round\n");
+  printTable(["engine", "renders/s to a string", "spread", "gw ÷ engine", "+ as UTF-8 bytes", "spread", "gw ÷ engine"], benchTemplates({ milliseconds: seconds * 500, rounds }));
+  process.stdout.write("target: gw >= 1.2 × the fastest other engine, to a string\n");
+  process.stdout.write("\nthe same page through gw serve (16 clients): one string vs streamed\n");
+  printTable(["sent as", "req/s", "spread"], await benchTemplateServing({ seconds, rounds }));
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -36,6 +36,7 @@ const SCENARIOS: Scenario[] = [
 ];
 
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
+const NGINX = ["/usr/sbin/nginx", "nginx"].find((path) => spawnSync(path, ["-v"]).status === 0);
 
 function makeTree(): string {
   const root = mkdtempSync(join(tmpdir(), "gw-bench-static-"));
@@ -78,6 +79,41 @@ async function startPython(root: string): Promise<{ child: ChildProcess; port: n
   const child = spawn(command, args, { stdio: "ignore", detached: true });
   await waitForPort(port, child);
   return { child, port };
+}
+
+/**
+ * nginx from the system as the anchor for the file scenarios (it has no CGI): in the foreground,
+ * one process (no master, no daemon), pinned like the others, with a config in a temp folder.
+ */
+async function startNginx(root: string): Promise<{ child: ChildProcess; port: number; conf: string } | undefined> {
+  if (NGINX === undefined) return undefined;
+  const port = await freePort();
+  const conf = mkdtempSync(join(tmpdir(), "gw-bench-nginx-"));
+  writeFileSync(join(conf, "nginx.conf"), `daemon off;
+master_process off;
+worker_processes 1;
+error_log ${conf}/error.log;
+pid ${conf}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${conf}/body;
+  proxy_temp_path ${conf}/proxy;
+  fastcgi_temp_path ${conf}/fastcgi;
+  uwsgi_temp_path ${conf}/uwsgi;
+  scgi_temp_path ${conf}/scgi;
+  sendfile on;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    autoindex on;
+  }
+}
+`);
+  const [command, args] = pinned(0, NGINX, ["-p", conf, "-c", join(conf, "nginx.conf")]);
+  const child = spawn(command, args, { stdio: "ignore", detached: true });
+  await waitForPort(port, child);
+  return { child, port, conf };
 }
 
 async function startGw(root: string): Promise<{ child: ChildProcess; port: number }> {
@@ -131,7 +167,8 @@ async function check(port: number, path: string): Promise<void> {
 
 /**
  * Measures requests/s of gw and of Python's http.server on each scenario, alternating which goes
- * first each round, and returns table rows: scenario, gw req/s, python req/s, ratio, target, verdict.
+ * first each round, and returns table rows: scenario, gw req/s, python req/s, ratio, target, verdict,
+ * then nginx req/s and gw/nginx for the file scenarios ("-" without nginx, and for CGI).
  */
 export async function benchStatic(options: StaticBenchOptions = {}): Promise<string[][]> {
   const seconds = options.seconds ?? 2;
@@ -139,6 +176,7 @@ export async function benchStatic(options: StaticBenchOptions = {}): Promise<str
   if (!hasPython) return [["(python3 not found: nothing to compare with)", "", "", "", "", ""]];
   const root = makeTree();
   const servers = { gw: await startGw(root), python: await startPython(root) };
+  const nginx = await startNginx(root);
   const rows: string[][] = [];
   try {
     for (const scenario of SCENARIOS) {
@@ -156,11 +194,28 @@ export async function benchStatic(options: StaticBenchOptions = {}): Promise<str
         ratios.push(rates.gw.at(-1)! / rates.python.at(-1)!);
       }
       const ratio = median(ratios);
-      rows.push([scenario.title, median(rates.gw).toFixed(0), median(rates.python).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW"]);
+      let anchor = ["-", "-"];
+      if (nginx !== undefined && !scenario.path.startsWith("/cgi-bin/")) {
+        await load(nginx.port, scenario, 1);
+        const nginxRates: number[] = [];
+        const versus: number[] = [];
+        // gw and nginx alternate too, so both see the same machine state.
+        for (let round = 0; round < rounds; round++) {
+          const gwRate = await load(servers.gw.port, scenario, seconds);
+          nginxRates.push(await load(nginx.port, scenario, seconds));
+          versus.push(gwRate / nginxRates.at(-1)!);
+        }
+        anchor = [median(nginxRates).toFixed(0), median(versus).toFixed(2)];
+      }
+      rows.push([scenario.title, median(rates.gw).toFixed(0), median(rates.python).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW", ...anchor]);
     }
   } finally {
     await stop(servers.gw.child);
     await stop(servers.python.child);
+    if (nginx !== undefined) {
+      await stop(nginx.child);
+      rmSync(nginx.conf, { recursive: true, force: true });
+    }
     rmSync(root, { recursive: true, force: true });
   }
   return rows;

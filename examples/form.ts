@@ -1,11 +1,8 @@
-// A form POST: GET shows an HTML form, POST reads the urlencoded body with input() and answers,
-// escaping what the user typed. Run it with `npx gw serve examples/form.ts`.
-import { application, badRequest, header, input } from "gw";
+// A form POST: GET shows an HTML form, POST reads the urlencoded body with input() and answers.
+// `html` escapes what the user typed. Run it with `npx gw serve examples/form.ts`.
+import { application, badRequest, html, input, type Html } from "gw";
 
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const escape = (text: string): string => text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
-
-const FORM = `<!doctype html>
+const FORM = html`<!doctype html>
 <title>Say hello</title>
 <form method="post" action="">
   <label>Name <input name="name" required></label>
@@ -15,17 +12,15 @@ const FORM = `<!doctype html>
 `;
 
 class Greeting {
-  GET(): string {
-    header("Content-Type", "text/html; charset=utf-8");
+  GET(): Html {
     return FORM;
   }
 
-  async POST(): Promise<string> {
+  async POST(): Promise<Html> {
     const form = await input();
     const name = form.get("name")?.trim();
     if (!name) throw badRequest("a name is required\n");
-    header("Content-Type", "text/html; charset=utf-8");
-    return `<!doctype html>\n<p>Hello, ${escape(name)}! You like ${escape(form.get("colour") ?? "no colour")}.</p>\n`;
+    return html`<!doctype html>\n<p>Hello, ${name}! You like ${form.get("colour") ?? "no colour"}.</p>\n`;
   }
 }
 

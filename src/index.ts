@@ -1,5 +1,5 @@
 // gw's library API, and only it: the interface types, the reference handlers and server,
-// HeaderList, util, the validator, the app layer (application, HTTP errors, mount), the Node and
+// HeaderList, util, the validator, the app layer (application, HTTP errors, mount, templates), the Node and
 // Fetch adapters, the file server, the CGI runner and the demo app. Neither the CLI nor internals.
 export type * from "./core/types.ts";
 export { UserError, ProtocolError, ValidationError } from "./core/errors.ts";
@@ -26,6 +26,7 @@ export {
 } from "./app/router.ts";
 export { ctx, header, data, input, type Context } from "./app/context.ts";
 export { json, JsonBody } from "./app/results.ts";
+export { html, raw, each, safeUrl, Html, type HtmlValue, type Loop, type Layout, type PageVars } from "./app/template.ts";
 export {
   HttpError, Redirect, resolveLocation, errorApp, badRequest, unauthorized, forbidden, notFound, methodNotAllowed,
   notAcceptable, conflict, gone, preconditionFailed, unsupportedMediaType, internalError, redirect, found, seeOther,

@@ -54,7 +54,7 @@ describe("examples", () => {
       expect([deleted.status, deleted.headers.allow]).toEqual([405, "GET, HEAD"]);
 
       const latest = await server.request("/latest?from=feed");
-      expect([latest.status, latest.headers.location]).toEqual([301, `${server.url}/posts/3?from=feed`]);
+      expect([latest.status, latest.headers.location]).toEqual([301, "/posts/3?from=feed"]);
 
       expect((await server.request("/hello/ada")).body.toString()).toBe("Hello, ada!\n");
     });
@@ -92,7 +92,7 @@ describe("examples", () => {
     });
   });
 
-  test("form: GET shows the form, POST answers with the escaped name, an empty name is a 400", async () => {
+  test("form: GET shows the form, POST answers with the name escaped by html, an empty name is a 400", async () => {
     await withExample("form", async (server) => {
       const page = await server.request("/");
       expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
@@ -109,6 +109,35 @@ describe("examples", () => {
 
       const empty = await server.request("/", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "name=" });
       expect([empty.status, empty.body.toString()]).toEqual([400, "a name is required\n"]);
+    });
+  });
+
+  test("page: a layout, a loop with its parity and an else, and a slow part streamed after the rest", async () => {
+    await withExample("page", async (server) => {
+      const connection = await RawConnection.open(server.url);
+      try {
+        connection.send("GET /?delay=400 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        const head = await connection.readHead();
+        expect([head.status, head.headers.get("content-type"), head.headers.get("transfer-encoding")])
+          .toEqual([200, ["text/html; charset=utf-8"], ["chunked"]]);
+        await waitUntil("the table", () => connection.pending.toString().includes("</table>"));
+        // The report is 400 ms away: the layout's top and the table came on their own.
+        expect(connection.pending.toString()).not.toContain("Report:");
+        await waitUntil("the end of the page", () => connection.pending.toString().endsWith("0\r\n\r\n"), 5_000);
+      } finally {
+        connection.close();
+      }
+      const page = (await server.request("/?delay=1")).body.toString();
+      expect(page).toMatch(/^<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>Service board · status<\/title>/);
+      expect(page).toContain('<tr class="odd"><td>1</td><td>api</td><td>up</td><td>p99 &lt; 40 ms</td></tr>');
+      expect(page).toContain('<tr class="even"><td>2</td><td>search &lt;beta&gt;</td><td>up</td><td>re-indexing &quot;docs&quot; &amp; &#x27;blog&#x27;</td></tr>');
+      expect(page).toContain('<tr class="odd"><td>3</td><td>mail</td><td>down</td>');
+      expect(page).toContain('<section id="report"><p>Report: 1 of 3 down.</p></section>');
+      expect(page).toMatch(/<footer>served by gw<\/footer>\n<\/body>\n<\/html>\n$/);
+
+      const empty = await server.request("/empty");
+      expect(empty.headers["content-length"]).toBe(String(empty.body.length));
+      expect(empty.body.toString()).toContain('<h1>No services</h1>\n<table>\n<tr><td colspan="4">no services</td></tr>\n</table>');
     });
   });
 

@@ -1,7 +1,7 @@
 // A Fetch handler as a gw app: fromFetchHandler runs a `(Request) => Response` function (Hono,
 // srvx) under any gw gateway, building the Request from the environ. The other way round is to-fetch.ts.
-import { decodePath } from "../core/environ.ts";
-import { isHopByHop } from "../core/http-syntax.ts";
+import { MAX_MEMO_ENTRIES, MAX_MEMO_KEY, decodePath } from "../core/environ.ts";
+import { isHopByHop, isValidHost } from "../core/http-syntax.ts";
 import { hostUri, requestUri } from "../core/util.ts";
 import type { App, Body, Environ, HeaderPair } from "../core/types.ts";
 import type { FetchLike } from "./to-fetch.ts";
@@ -9,14 +9,32 @@ import type { FetchLike } from "./to-fetch.ts";
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
+// Environ keys repeat across requests, so their header names are memoised; bounded in count and
+// in key length because clients choose them, and cleared when full so ordinary names stay cached.
 const requestHeaderNames = new Map<string, string>();
 function requestHeaderName(key: string): string {
   let name = requestHeaderNames.get(key);
   if (name === undefined) {
     name = key.slice(5).toLowerCase().replaceAll("_", "-");
-    if (requestHeaderNames.size < 1024) requestHeaderNames.set(key, name);
+    if (key.length <= MAX_MEMO_KEY) {
+      if (requestHeaderNames.size >= MAX_MEMO_ENTRIES) requestHeaderNames.clear();
+      requestHeaderNames.set(key, name);
+    }
   }
   return name;
+}
+
+/** How many header names the memo holds (for tests of its bound). */
+export function requestHeaderMemoSize(): number {
+  return requestHeaderNames.size;
+}
+
+/**
+ * A path for a URL: "\" percent-encoded, since the URL parser reads it as "/" and
+ * "/public\..\admin" would reach the handler as "/admin" while any proxy in front saw "/public".
+ */
+function escapeBackslashes(path: string): string {
+  return path.includes("\\") ? path.replaceAll("\\", "%5C") : path;
 }
 
 /** The URL of the request: the raw target when nothing has rewritten the path, else requestUri. */
@@ -27,8 +45,11 @@ function urlOf(environ: Environ): string {
     const path = mark === -1 ? uri : uri.slice(0, mark);
     const query = mark === -1 ? "" : uri.slice(mark + 1);
     // The raw target keeps escapes such as %2F that PATH_INFO has decoded, which routers may care about.
-    if (query === environ.QUERY_STRING && decodePath(path) === environ.PATH_INFO) return hostUri(environ) + uri;
+    if (query === environ.QUERY_STRING && decodePath(path) === environ.PATH_INFO) {
+      return hostUri(environ) + (mark === -1 ? escapeBackslashes(path) : escapeBackslashes(path) + "?" + query);
+    }
   }
+  // requestUri percent-encodes every "\" in SCRIPT_NAME and PATH_INFO already.
   return requestUri(environ);
 }
 
@@ -61,6 +82,9 @@ class GatewayRequest extends Request {
 }
 
 function requestOf(environ: Environ): GatewayRequest {
+  const host = environ.HTTP_HOST;
+  // Any gw gateway has refused such a Host already; an app called some other way must not build a URL from it.
+  if (host !== undefined && !isValidHost(host)) throw new TypeError("the Host header is not host[:port]");
   const headers: [string, string][] = [];
   for (const key in environ) {
     if (key.charCodeAt(0) === 0x48 && key.startsWith("HTTP_")) {

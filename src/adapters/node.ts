@@ -44,7 +44,8 @@ export class NodeHandler extends BaseHandler {
   protected override sendHeaders(code: number, status: string, headers: HeaderPair[], contentLength: number): void {
     // An object, not a flat array: node stores an object as it is, while an array goes through
     // removeHeader and appendHeader per name. Repeated names (Set-Cookie) become value arrays.
-    const out: Record<string, string | string[]> = {};
+    // No prototype: a header named "constructor" or "__proto__" is a name like any other.
+    const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
     for (let i = 0; i < headers.length; i++) {
       const pair = headers[i]!;
       const name = pair[0];

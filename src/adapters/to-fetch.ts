@@ -35,6 +35,8 @@ export interface FetchHandlerOptions {
   errors?: TextSink;
   /** Bytes the response stream buffers before the app's body waits for the client. @default 262144 */
   highWaterMark?: number;
+  /** Keep request headers whose names hold "_" (dropped by default, as in the node server). @default false */
+  keepUnderscoreHeaders?: boolean;
 }
 
 function remoteOf(request: Request, info: FetchInfo | undefined): { address: string; port: string } | undefined {
@@ -59,7 +61,7 @@ function remoteOf(request: Request, info: FetchInfo | undefined): { address: str
  * The environ of a Fetch Request (PEP 3333 "environ Variables"): PATH_INFO is the URL's path,
  * percent-decoded; repeated headers arrive joined with ", ", since Fetch's Headers joins them.
  */
-export function environFromFetch(request: Request, info: FetchInfo | undefined, errors: ErrorOutput): Environ {
+export function environFromFetch(request: Request, info: FetchInfo | undefined, errors: ErrorOutput, keepUnderscoreHeaders: boolean = false): Environ {
   const url = new URL(request.url);
   const https = url.protocol === "https:";
   const hostname = url.hostname;
@@ -94,7 +96,7 @@ export function environFromFetch(request: Request, info: FetchInfo | undefined, 
     if (name === "content-type") environ.CONTENT_TYPE = value;
     else if (name === "content-length") environ.CONTENT_LENGTH = value;
     else {
-      const key = headerKey(name);
+      const key = headerKey(name, keepUnderscoreHeaders);
       if (key !== undefined) environ[key] = value;
     }
   }
@@ -264,9 +266,10 @@ export class FetchResponseHandler extends BaseHandler {
 export function toFetchHandler(app: AnyApp, options: FetchHandlerOptions = {}): FetchHandler {
   const errors = new ErrorOutput(options.errors ?? process.stderr);
   const limit = options.highWaterMark ?? BUFFER_LIMIT;
+  const keepUnderscores = options.keepUnderscoreHeaders === true;
   return (request, info) =>
     new Promise<Response>((resolve) => {
-      const handler = new FetchResponseHandler(request, environFromFetch(request, info, errors), errors, resolve, limit);
+      const handler = new FetchResponseHandler(request, environFromFetch(request, info, errors, keepUnderscores), errors, resolve, limit);
       // A handler rethrows only on a double fault; the host still gets a Response (cut or 500).
       if (!runHandler(handler, app, errors)) handler.materialize();
     });

@@ -3,6 +3,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { hostUri } from "../core/util.ts";
 import type { Environ, HeaderPair } from "../core/types.ts";
+import type { PageVars } from "./template.ts";
 
 /** The per-request context, like web.py's web.ctx; `ctx` is the current request's. */
 export interface Context {
@@ -34,6 +35,8 @@ export interface Context {
   headers: HeaderPair[];
   /** Values processors and handlers share during one request. */
   readonly state: Record<string, unknown>;
+  /** What the application's layout gets with the page (web.py's `$var`), typed by PageVars. */
+  readonly vars: PageVars;
 }
 
 /** The Content-Type of a response whose handler and application set none. */
@@ -47,6 +50,10 @@ export interface Shared {
   headers: HeaderPair[];
   /** Made on first use: most requests never touch it. */
   state: Record<string, unknown> | undefined;
+  /** What ctx.vars reads; made on first use. */
+  vars: PageVars | undefined;
+  /** Whether a layout already wrapped the page, so an outer application's does not again. */
+  isLaidOut: boolean;
   /** The Content-Type for a response whose handler set none: the innermost application's. */
   contentType: string;
   /** The request body, once data() has started reading it. */
@@ -62,7 +69,9 @@ export class RequestContext implements Context {
 
   constructor(environ: Environ, shared: Shared | undefined) {
     this.environ = environ;
-    this.shared = shared ?? { status: "200 OK", headers: [], state: undefined, contentType: DEFAULT_TYPE, data: undefined, last: this };
+    this.shared = shared ?? {
+      status: "200 OK", headers: [], state: undefined, vars: undefined, isLaidOut: false, contentType: DEFAULT_TYPE, data: undefined, last: this,
+    };
     this.shared.last = this;
   }
 
@@ -126,6 +135,10 @@ export class RequestContext implements Context {
   get state(): Record<string, unknown> {
     return (this.shared.state ??= {});
   }
+
+  get vars(): PageVars {
+    return (this.shared.vars ??= {});
+  }
 }
 
 /** The store that holds the current request's RequestContext while an application runs it. */
@@ -186,6 +199,9 @@ export const ctx: Context = {
   },
   get state(): Record<string, unknown> {
     return current().state;
+  },
+  get vars(): PageVars {
+    return current().vars;
   },
 };
 

@@ -1,6 +1,6 @@
 // HTTP errors as throwables that become responses: `throw notFound()` in a handler (port of
 // web.py's webapi HTTPError family: NotFound, Redirect, SeeOther, NoMethod, InternalError…).
-import { applicationUri } from "../core/util.ts";
+import { applicationUri, hostUri } from "../core/util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
@@ -65,8 +65,8 @@ export class HttpError extends Error {
 
 /**
  * A redirect (web.py's Redirect). A relative `location` is resolved against the path of the app
- * that threw it, and a path is prefixed with the app's home (scheme, host and SCRIPT_NAME), as
- * web.py does; a URL with a scheme or a host is sent as it is.
+ * that threw it, and a path is prefixed with the app's SCRIPT_NAME; it is sent as a path, never
+ * with the client's Host (resolveLocation). A URL of another origin is sent as it is.
  */
 export class Redirect extends HttpError {
   override name = "Redirect";
@@ -97,17 +97,38 @@ export class Redirect extends HttpError {
 }
 
 /**
- * The absolute URL a Location of `location` means for a request with this environ: web.py's
- * `home + urljoin(path, location)`, percent-encoded so the header stays ASCII.
+ * The Location to send for `location` in a request with this environ: a relative one is resolved
+ * against the app's path (web.py's urljoin) and sent as a path, percent-encoded so the header stays
+ * ASCII; a URL on the request's own origin becomes its path too; any other URL is sent as it is.
  */
 export function resolveLocation(location: string, environ: Environ): string {
-  if (HAS_AUTHORITY.test(location)) return location;
+  // RFC 9110 §10.2.2 allows a relative Location. An absolute one would name the host from the
+  // client's Host header, which an attacker chooses (http.server and Werkzeug send paths too).
+  if (HAS_AUTHORITY.test(location)) return sameOriginPath(location, environ) ?? location;
   const path = environ.PATH_INFO || "/";
   const joined = new URL(location, `http://gw.invalid${path.startsWith("/") ? path : "/" + path}`);
   // applicationUri ends with the "/" standing in for an empty SCRIPT_NAME; the joined path has its own.
-  const home = applicationUri(environ);
-  const base = environ.SCRIPT_NAME ? home : home.slice(0, -1);
-  return base + joined.pathname + joined.search + joined.hash;
+  const home = applicationUri(environ).slice(hostUri(environ).length);
+  return asPath((environ.SCRIPT_NAME ? home : home.slice(0, -1)) + joined.pathname + joined.search + joined.hash);
+}
+
+/** The path of an absolute `location` on the request's own scheme and host; undefined for any other. */
+function sameOriginPath(location: string, environ: Environ): string | undefined {
+  const origin = hostUri(environ);
+  if (location.length < origin.length || location.slice(0, origin.length).toLowerCase() !== origin.toLowerCase()) return undefined;
+  const rest = location.slice(origin.length);
+  if (rest === "") return "/";
+  // A browser reads "\" as "/" ("/\evil.example" is "//evil.example"): such a URL keeps its host.
+  if (rest.includes("\\")) return undefined;
+  const next = rest.charCodeAt(0);
+  // "/", "?" or "#" must follow, or "http://host.evil" would pass for "http://host".
+  if (next === 0x3f || next === 0x23) return "/" + rest;
+  return next === 0x2f ? asPath(rest) : undefined;
+}
+
+/** A path that a browser cannot read as "//host": "/." in front keeps it a path (as the WHATWG URL serializer does). */
+function asPath(path: string): string {
+  return path.startsWith("//") ? "/." + path : path;
 }
 
 /** A plain-text error with the given status and body, plus any extra headers. */

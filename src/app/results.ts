@@ -2,6 +2,7 @@
 // JSON and streams, with the context's status and headers; an HttpError becomes its own response.
 import { storage, type RequestContext } from "./context.ts";
 import { HttpError } from "./http-errors.ts";
+import { Html } from "./template.ts";
 import { describe } from "../core/describe.ts";
 import { mayHaveBody } from "../core/http-syntax.ts";
 import { FileWrapper } from "../core/util.ts";
@@ -23,6 +24,7 @@ export function json(value: unknown): JsonBody {
 }
 
 const JSON_TYPE = "application/json";
+const HTML_TYPE = "text/html; charset=utf-8";
 
 function isJsonType(headers: readonly HeaderPair[]): boolean {
   for (const [name, value] of headers) {
@@ -34,8 +36,8 @@ function isJsonType(headers: readonly HeaderPair[]): boolean {
   return false;
 }
 
-/** Calls startResponse with the context's status and headers, adding a Content-Type if none was set. */
-function start(context: RequestContext, startResponse: StartResponse, isJson: boolean): void {
+/** Calls startResponse with the context's status and headers, adding a Content-Type (`type`, else the application's) if none was set. */
+function start(context: RequestContext, startResponse: StartResponse, type?: string): void {
   const shared = context.shared;
   const headers = shared.headers;
   let hasType = false;
@@ -46,7 +48,7 @@ function start(context: RequestContext, startResponse: StartResponse, isJson: bo
   if (!hasType) {
     const code = Number(shared.status.slice(0, 3));
     // RFC 9110 §15.3.5, §15.4.5: 204 and 304 carry no content, so no type either.
-    if (mayHaveBody(code)) headers.push(["Content-Type", isJson ? JSON_TYPE : shared.contentType]);
+    if (mayHaveBody(code)) headers.push(["Content-Type", type ?? shared.contentType]);
   }
   startResponse(shared.status, headers);
 }
@@ -58,29 +60,36 @@ function isEmptyChunk(chunk: unknown): boolean {
 /** Turns a handler's result into a gw body, calling startResponse with the context's status and headers. */
 export function respond(result: unknown, context: RequestContext, startResponse: StartResponse): Body {
   if (typeof result === "string") {
-    start(context, startResponse, false);
+    start(context, startResponse);
     return result.length === 0 ? [] : [result];
   }
   if (result instanceof Uint8Array) {
-    start(context, startResponse, false);
+    start(context, startResponse);
     return result.byteLength === 0 ? [] : [result];
   }
   if (result === undefined || result === null) {
-    start(context, startResponse, false);
+    start(context, startResponse);
     return [];
   }
+  if (result instanceof Html) {
+    // A page with nothing pending is one string, sent with its length; the rest streams.
+    if (result.isAsync) return new AsyncBody(result, context.shared.last, startResponse, HTML_TYPE);
+    start(context, startResponse, HTML_TYPE);
+    const text = result.toString();
+    return text.length === 0 ? [] : [text];
+  }
   if (result instanceof JsonBody) {
-    start(context, startResponse, true);
+    start(context, startResponse, JSON_TYPE);
     return [JSON.stringify(result.value) ?? "null"];
   }
   const isJson = isJsonType(context.shared.headers);
   if (result instanceof FileWrapper) {
     // Passed as it is, so the gateway can stat a path and send Content-Length.
-    start(context, startResponse, false);
+    start(context, startResponse);
     return result;
   }
   if (Array.isArray(result)) {
-    start(context, startResponse, isJson);
+    start(context, startResponse, isJson ? JSON_TYPE : undefined);
     return isJson ? [JSON.stringify(result)] : result;
   }
   if (typeof result === "object") {
@@ -89,7 +98,7 @@ export function respond(result: unknown, context: RequestContext, startResponse:
     if (typeof iterable[Symbol.asyncIterator] === "function") return new AsyncBody(iterable as AsyncIterable<Chunk>, context.shared.last, startResponse);
   }
   if (isJson) {
-    start(context, startResponse, true);
+    start(context, startResponse, JSON_TYPE);
     return [JSON.stringify(result) ?? "null"];
   }
   throw new TypeError(`a handler returned ${describe(result)}: return a string, bytes, an iterable of chunks, or json(value)`);
@@ -145,7 +154,7 @@ class SyncBody implements IterableIterator<Chunk> {
     }
     if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
       this.#isStarted = true;
-      start(this.#context, this.#startResponse, false);
+      start(this.#context, this.#startResponse);
     }
     return step;
   }
@@ -186,8 +195,12 @@ class AsyncBody implements AsyncIterableIterator<Chunk> {
   #isStarted = false;
   #errorBody: Chunk[] | undefined;
 
-  constructor(source: AsyncIterable<Chunk>, context: RequestContext, startResponse: StartResponse) {
+  /** The Content-Type unless the handler set one; undefined for the application's. */
+  readonly #type: string | undefined;
+
+  constructor(source: AsyncIterable<Chunk>, context: RequestContext, startResponse: StartResponse, type?: string) {
     this.#source = source;
+    this.#type = type;
     this.#context = context;
     this.#startResponse = startResponse;
   }
@@ -209,7 +222,7 @@ class AsyncBody implements AsyncIterableIterator<Chunk> {
     }
     if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
       this.#isStarted = true;
-      start(this.#context, this.#startResponse, false);
+      start(this.#context, this.#startResponse, this.#type);
     }
     return step;
   }

@@ -4,6 +4,7 @@
 import { DEFAULT_TYPE, RequestContext, storage } from "./context.ts";
 import { Redirect, methodNotAllowed, notFound, redirect } from "./http-errors.ts";
 import { respond, respondError } from "./results.ts";
+import { Html, type Layout } from "./template.ts";
 import type { Body, Environ, StartResponse } from "../core/types.ts";
 import { KNOWN_METHODS } from "../core/http-syntax.ts";
 import { isThenable } from "../core/util.ts";
@@ -45,6 +46,11 @@ export interface ApplicationOptions {
   processors?: Processor[];
   /** The Content-Type of a response whose handler set none. @default "text/plain; charset=utf-8" */
   contentType?: string;
+  /**
+   * web.py's `render(..., base="layout")`: wraps every Html a handler returns, given `ctx.vars`;
+   * in nested applications the innermost one with a layout wraps the page. @default none
+   */
+  layout?: Layout;
 }
 
 const NO_GROUPS: readonly (string | undefined)[] = [];
@@ -76,6 +82,7 @@ interface AppState {
   readonly subs: readonly Route[];
   readonly processors: Processor[];
   readonly contentType: string;
+  readonly layout: Layout | undefined;
 }
 
 const applications = new WeakMap<Function, AppState>();
@@ -268,10 +275,22 @@ function delegate(app: AppState, prefix: string, context: RequestContext): unkno
 /** web.py's handle_with_processors: processors[0] outermost, the handler innermost. */
 function handleWithProcessors(app: AppState, context: RequestContext): unknown {
   const processors = app.processors;
-  if (processors.length === 0) return handle(app, context);
-  const step = (index: number): unknown =>
-    index < processors.length ? processors[index]!(() => step(index + 1)) : handle(app, context);
-  return step(0);
+  let result: unknown;
+  if (processors.length === 0) result = handle(app, context);
+  else {
+    const step = (index: number): unknown =>
+      index < processors.length ? processors[index]!(() => step(index + 1)) : handle(app, context);
+    result = step(0);
+  }
+  if (app.layout === undefined) return result;
+  return isThenable(result) ? Promise.resolve(result).then((value) => layOut(app, context, value)) : layOut(app, context, result);
+}
+
+/** Wraps an Html result in the application's layout, unless an inner application's already did. */
+function layOut(app: AppState, context: RequestContext, result: unknown): unknown {
+  if (!(result instanceof Html) || context.shared.isLaidOut) return result;
+  context.shared.isLaidOut = true;
+  return app.layout!(result, context.vars);
 }
 
 function run(app: AppState, context: RequestContext, startResponse: StartResponse): Body | Promise<Body> {
@@ -300,6 +319,7 @@ export function application(urls: readonly UrlEntry[], options: ApplicationOptio
     subs: routes.filter((route) => route.target.kind === "sub").sort((a, b) => b.prefix.length - a.prefix.length),
     processors: [...(options.processors ?? [])],
     contentType: options.contentType ?? DEFAULT_TYPE,
+    layout: options.layout,
   };
   const app = function application(environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
     const context = new RequestContext(environ, undefined);

@@ -22,8 +22,10 @@ export interface ScriptProcessOptions {
   args: string[];
   env: Record<string, string>;
   cwd: string;
-  /** The request body for stdin; undefined gives the script an empty stdin. */
-  input: AsyncIterable<Uint8Array> | undefined;
+  /** The request body for stdin: chunks to pipe in, or a file descriptor the script reads itself; undefined gives an empty stdin. */
+  input: Iterable<Uint8Array> | AsyncIterable<Uint8Array> | number | undefined;
+  /** The user and group the script runs as (--cgi-user); this process's own when undefined. */
+  user?: { uid: number; gid: number } | undefined;
   /** Where stderr lines and gw's notes about the script go. */
   errors: ErrorStream;
   /** The script's name in log lines (its SCRIPT_NAME). */
@@ -72,9 +74,14 @@ export class ScriptProcess {
       this.#isTimedOut = true;
       this.log(`killed: still running after ${options.timeout / 1000} s (--cgi-timeout)`);
       this.kill();
+      // A child that left the group (setsid) may still hold the pipes: close our ends, so the
+      // response ends whatever it does.
+      child.stderr?.destroy();
+      child.stdin?.destroy();
+      this.terminate();
     }, options.timeout);
     this.#forwardStderr(child.stderr!);
-    if (options.input !== undefined) void this.#pumpInput(child.stdin!, options.input);
+    if (options.input !== undefined && typeof options.input !== "number") void this.#pumpInput(child.stdin!, options.input);
   }
 
   /** Whether the timeout killed it. */
@@ -143,7 +150,7 @@ export class ScriptProcess {
   }
 
   /** Streams the request body to stdin, as fast as the script reads it. */
-  async #pumpInput(stdin: Writable, input: AsyncIterable<Uint8Array>): Promise<void> {
+  async #pumpInput(stdin: Writable, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
     // A script may exit without reading its input: the EPIPE then is no error of ours.
     stdin.on("error", () => undefined);
     try {
@@ -194,8 +201,10 @@ export function startScript(options: ScriptProcessOptions): ScriptProcess | unde
       cwd: options.cwd,
       env: options.env,
       detached: true,
-      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      // A spooled body's descriptor becomes the script's stdin as it is: no copy through this process.
+      stdio: [options.input === undefined ? "ignore" : typeof options.input === "number" ? options.input : "pipe", "pipe", "pipe"],
       windowsHide: true,
+      ...(options.user === undefined ? {} : { uid: options.user.uid, gid: options.user.gid }),
     });
   } catch (error) {
     logScript(options, `cannot start it: ${error instanceof Error ? error.message : String(error)}`);

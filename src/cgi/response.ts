@@ -107,11 +107,21 @@ export function parseCgiHead(data: Uint8Array, isNph: boolean = false): CgiHeadR
 
   const headers: HeaderPair[] = [];
   let location: string | undefined;
+  let contentLength: string | undefined;
   for (const field of fields) {
     const [name, value] = field;
     if (BAD_FIELD_VALUE.test(value)) return { error: `its ${name} header holds a control character` };
-    if (isHopByHop(name)) continue; // The connection is the server's, not the script's.
     const lower = name.toLowerCase();
+    // The framing is the server's: a script's own Transfer-Encoding, or two Content-Lengths that
+    // disagree, would make the response read differently by different clients.
+    if (lower === "transfer-encoding") return { error: "it printed a Transfer-Encoding header (the server frames the body)" };
+    if (lower === "content-length") {
+      if (!/^\d{1,15}$/.test(value)) return { error: `its Content-Length is not a number: ${JSON.stringify(value)}` };
+      if (contentLength !== undefined && contentLength !== value) return { error: "it printed two different Content-Length headers" };
+      if (contentLength !== undefined) continue;
+      contentLength = value;
+    }
+    if (isHopByHop(name)) continue; // The connection is the server's, not the script's.
     if (!isNph && lower === "status") {
       if (status !== undefined) return { error: "it printed two Status headers" };
       const match = STATUS.exec(value);
@@ -134,5 +144,7 @@ export function parseCgiHead(data: Uint8Array, isNph: boolean = false): CgiHeadR
       status ??= "302 Found";
     }
   }
+  // A 1xx is never a final answer: sent as one, the body would be read as the next response.
+  if (status !== undefined && status.charCodeAt(0) === 0x31) return { error: `its final status is ${status}, an interim (1xx) status` };
   return { status: status ?? "200 OK", headers, localRedirect, bodyStart: end };
 }

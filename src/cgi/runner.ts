@@ -6,6 +6,7 @@ import { parseCgiHead, type CgiHead } from "./response.ts";
 import { Slots } from "./slots.ts";
 import { startScript, type ScriptProcess } from "./process.ts";
 import { chooseLaunch, inheritedEnv, scriptEnv, searchArguments, type Launch } from "./script.ts";
+import { releaseBody, spoolBody, type SpooledBody } from "./body.ts";
 import { decodePath } from "../core/environ.ts";
 import { inputFromBytes } from "../core/input.ts";
 import { findInside, realFolder, sendError, staticApp, type StaticOptions } from "../files/static.ts";
@@ -24,6 +25,12 @@ export interface CgiOptions {
   fallback?: App;
   /** The variables every script gets before the request's own. @default PATH, LANG, LANGUAGE, LC_ALL, LC_CTYPE, TZ and TMPDIR from process.env */
   env?: Readonly<Record<string, string>>;
+  /** Programs that run files by extension (".py" → "python3"); other files need their execute bit and a #! line. @default none */
+  assign?: ReadonlyMap<string, string>;
+  /** The largest request body a script may get, in bytes; larger ones get 413 before it starts. @default 1 GiB */
+  maxBody?: number;
+  /** The user and group scripts run as; this process's own when undefined. */
+  user?: { uid: number; gid: number };
 }
 
 /** A CGI app, plus what a server needs to stop it cleanly. */
@@ -55,6 +62,11 @@ interface Runner {
   timeout: number;
   slots: Slots;
   env: Readonly<Record<string, string>>;
+  assign: ReadonlyMap<string, string>;
+  maxBody: number;
+  user: { uid: number; gid: number } | undefined;
+  /** The real paths of the CGI folders that exist: a file under one is never static content. */
+  realDirectories: Buffer[];
   /** Requests between locating their script and the end of its process group. */
   runs: Set<ScriptRun>;
   /** Scripts whose process is running now. */
@@ -82,6 +94,10 @@ export function cgiApp(root: string, options: CgiOptions = {}): CgiApp {
     timeout: (options.timeout ?? 30) * 1000,
     slots: new Slots(options.maxRunning ?? 4 * availableParallelism()),
     env: options.env ?? inheritedEnv(),
+    assign: options.assign ?? new Map(),
+    maxBody: options.maxBody ?? 1024 ** 3,
+    user: options.user,
+    realDirectories: [],
     runs: new Set(),
     running: 0,
     launches: new Map(),
@@ -92,10 +108,19 @@ export function cgiApp(root: string, options: CgiOptions = {}): CgiApp {
   const app = (environ: Environ, startResponse: StartResponse): Body | Promise<Body> => {
     const parts = splitPath(requestPath(environ));
     if (parts === undefined) return sendError(startResponse, 404, "File not found");
-    const scriptDepth = cgiDepth(runner.directories, parts);
+    let scriptDepth = cgiDepth(runner.directories, parts);
     if (scriptDepth === 0) {
-      if (runner.fallback !== undefined) return runner.fallback(environ, startResponse);
-      return sendError(startResponse, 404, "File not found");
+      // Decided on the real path too: an alias of a CGI folder (a link, another case) runs its
+      // scripts as scripts and never shows their source, lists them or reads their bytes.
+      const found = findInside(runner.root, toFsPath(runner.root, parts.segments));
+      if (found !== undefined && isUnderCgiFolder(runner, found.path)) {
+        if (!found.stats.isFile() || parts.hasTrailingSlash) return sendError(startResponse, 403, "CGI folders are not listed");
+        scriptDepth = parts.segments.length - 1;
+      } else if (runner.fallback !== undefined) {
+        return runner.fallback(environ, startResponse);
+      } else {
+        return sendError(startResponse, 404, "File not found");
+      }
     }
     const run = new ScriptRun(runner, environ, startResponse, parts, scriptDepth);
     return Object.assign(run.body(), { close: () => run.close() });
@@ -121,6 +146,22 @@ export function cgiHttpApp(root: string, options: CgiHttpOptions = {}): CgiApp {
   return cgiApp(root, { ...options, fallback });
 }
 
+/** Whether a real path lies inside the real path of a CGI folder. */
+function isUnderCgiFolder(runner: Runner, real: Buffer): boolean {
+  if (runner.realDirectories.length < runner.directories.size) {
+    runner.realDirectories = [];
+    for (const directory of runner.directories) {
+      const found = findInside(runner.root, toFsPath(runner.root, directory.slice(1).split("/")));
+      if (found !== undefined && found.stats.isDirectory()) runner.realDirectories.push(found.path);
+    }
+  }
+  for (const folder of runner.realDirectories) {
+    if (real.length > folder.length && real[folder.length] === 0x2f && real.subarray(0, folder.length).equals(folder)) return true;
+    if (real.equals(folder)) return true;
+  }
+  return false;
+}
+
 /**
  * How many segments name the CGI folder (is_cgi): the shortest prefix that is one of the
  * folders and has something after it; 0 when the path is not a script's.
@@ -140,7 +181,7 @@ async function launchFor(runner: Runner, path: string, stats: { ino: number; siz
   const key = `${stats.ino}:${stats.size}:${stats.mode}:${stats.mtimeMs}`;
   const known = runner.launches.get(path);
   if (known !== undefined && known.key === key) return known.launch;
-  const launch = await chooseLaunch(path, stats.mode);
+  const launch = await chooseLaunch(path, stats.mode, runner.assign);
   if (runner.launches.size >= 256) runner.launches.clear();
   runner.launches.set(path, { key, launch });
   return launch;
@@ -163,6 +204,7 @@ class ScriptRun {
   #isStopped = false;
   #isDraining = false;
   #hasStarted = false;
+  #spooled: SpooledBody | undefined;
 
   constructor(runner: Runner, environ: Environ, startResponse: StartResponse, parts: PathParts, depth: number) {
     this.#runner = runner;
@@ -213,6 +255,7 @@ class ScriptRun {
     try {
       yield* this.#run();
     } finally {
+      releaseBody(this.#spooled);
       if (this.#script === undefined) this.#runner.runs.delete(this);
     }
   }
@@ -244,11 +287,22 @@ class ScriptRun {
       launch = await launchFor(runner, scriptPath, found.stats).catch(() => undefined);
     }
     if (launch === undefined) {
-      const why = found.stats.isFile() ? "is not executable" : "is not a plain file";
+      const why = !found.stats.isFile() ? "is not a plain file" : (found.stats.mode & 0o111) === 0 ? "is not executable" : "has no #! line";
       return yield* this.#error(403, `CGI script ${why} (${JSON.stringify(this.#name)})`);
     }
-    // RFC 3875 §4.1.2: a body comes with its CONTENT_LENGTH, which a chunked upload lacks.
-    if (environ.CONTENT_LENGTH === undefined && environ.HTTP_TRANSFER_ENCODING !== undefined) return yield* this.#error(411, "Length Required");
+    // RFC 3875 §4.1.2: a body comes with its CONTENT_LENGTH, which a chunked upload lacks; so the
+    // body is read whole first (which also keeps slow uploads from holding a script slot).
+    const declared = environ.CONTENT_LENGTH;
+    const isChunked = declared === undefined && environ.HTTP_TRANSFER_ENCODING !== undefined;
+    if (declared !== undefined && Number(declared) > runner.maxBody) return yield* this.#error(413, "Request body larger than --cgi-max-body");
+    if (isChunked || (declared !== undefined && declared !== "0")) {
+      const spooled = await spoolBody(environ["gw.input"], runner.maxBody, runner.timeout);
+      if (typeof spooled !== "string") this.#spooled = spooled;
+      if (this.#isOver) return;
+      if (spooled === "too-large") return yield* this.#error(413, "Request body larger than --cgi-max-body");
+      if (spooled === "timeout") return yield* this.#error(408, "Request body timed out");
+      if (spooled === "aborted" || (declared !== undefined && spooled.length !== Number(declared))) return yield* this.#error(400, "Request body ended early");
+    }
 
     const rest = segments.slice(depth + 1);
     const slash = this.#parts.hasTrailingSlash ? "/" : "";
@@ -258,6 +312,11 @@ class ScriptRun {
       pathInfo: bytesToVariable(pathBytes),
       pathTranslated: pathBytes === "" ? undefined : bytesToVariable(toFsPath(runner.root, rest).toString("latin1") + slash),
     });
+    const spooled = this.#spooled;
+    if (spooled !== undefined) {
+      env.CONTENT_LENGTH = String(spooled.length);
+      delete env.HTTP_TRANSFER_ENCODING;
+    }
 
     const queued = runner.slots.take((wake) => (this.#wake = wake));
     if (queued !== undefined) await queued;
@@ -267,14 +326,14 @@ class ScriptRun {
       if (this.#isDone) return;
       return yield* this.#error(503, "The server is shutting down");
     }
-    const hasBody = environ.CONTENT_LENGTH !== undefined && environ.CONTENT_LENGTH !== "0";
     const script = startScript({
       launch,
       args: searchArguments(environ.QUERY_STRING ?? ""),
       env,
       // RFC 3875 §7.2: the script runs in its own folder.
       cwd: scriptPath.slice(0, scriptPath.lastIndexOf("/")) || "/",
-      input: hasBody ? environ["gw.input"] : undefined,
+      input: spooled === undefined ? undefined : spooled.kind === "file" ? spooled.fd : spooled.chunks,
+      user: runner.user,
       errors: environ["gw.errors"],
       name: this.#name,
       timeout: runner.timeout,
@@ -284,6 +343,8 @@ class ScriptRun {
       },
       onSettled: () => runner.runs.delete(this),
     });
+    // The script holds its own copy of the descriptor now.
+    releaseBody(spooled);
     if (script === undefined) {
       runner.slots.give();
       return yield* this.#error(500, "CGI script could not be started");
@@ -336,8 +397,8 @@ class ScriptRun {
       }
       isComplete = true;
     } catch (error) {
-      // stdout destroyed under the loop by close() or stop(): handled below.
-      if (!this.#isOver) throw error;
+      // stdout destroyed under the loop by close(), stop() or the timeout: handled below.
+      if (!this.#isOver && !script.isTimedOut) throw error;
     } finally {
       if (!isComplete && this.#isDraining) script.drain();
     }

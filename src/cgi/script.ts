@@ -86,6 +86,11 @@ export function scriptEnv(base: Readonly<Record<string, string>>, environ: Envir
       }
     }
   }
+  // A login the server checked (--auth) wins over what the header merely claims.
+  if (typeof environ.REMOTE_USER === "string") {
+    env.REMOTE_USER = environ.REMOTE_USER;
+    env.AUTH_TYPE = typeof environ.AUTH_TYPE === "string" ? environ.AUTH_TYPE : "Basic";
+  }
   for (const key in environ) {
     if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
     if (key === "HTTP_PROXY" || key === "HTTP_AUTHORIZATION" || key === "HTTP_PROXY_AUTHORIZATION") continue;
@@ -95,27 +100,39 @@ export function scriptEnv(base: Readonly<Record<string, string>>, environ: Envir
   return env;
 }
 
-const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs", ".ts", ".mts", ".cts"]);
-
 /**
- * How to run a script file: an executable with a "#!" line or an ELF header runs as itself;
- * otherwise by extension (.py with python3, .js/.ts with this Node, .sh with sh); else undefined (403).
+ * How to run a script file. A file whose extension has a program in `assign` (--cgi-assign,
+ * lighttpd's cgi.assign) runs through that program; any other file runs as itself only when it
+ * has an execute bit and starts with "#!" or an ELF header; else undefined (403): a file dropped
+ * into a CGI folder never becomes a program by its name alone.
  */
-export async function chooseLaunch(path: string, mode: number): Promise<Launch | undefined> {
-  if ((mode & 0o111) !== 0) {
-    const file = await open(path, "r");
-    try {
-      const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
-      const magic = buffer.subarray(0, bytesRead);
-      // Without a "#!" line execve fails, and some libcs then hand the file to /bin/sh; never let them.
-      if ((magic[0] === 0x23 && magic[1] === 0x21) || magic.equals(Buffer.from("\x7fELF", "latin1"))) return { command: path, args: [] };
-    } finally {
-      await file.close();
-    }
+export async function chooseLaunch(path: string, mode: number, assign: ReadonlyMap<string, string> = NO_ASSIGN): Promise<Launch | undefined> {
+  const program = assign.size === 0 ? undefined : assign.get(extname(path).toLowerCase());
+  if (program !== undefined) return { command: program, args: [path] };
+  if ((mode & 0o111) === 0) return undefined;
+  const file = await open(path, "r");
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+    const magic = buffer.subarray(0, bytesRead);
+    // Without a "#!" line execve fails, and some libcs then hand the file to /bin/sh; never let them.
+    if ((magic[0] === 0x23 && magic[1] === 0x21) || magic.equals(Buffer.from("\x7fELF", "latin1"))) return { command: path, args: [] };
+  } finally {
+    await file.close();
   }
-  const extension = extname(path).toLowerCase();
-  if (extension === ".py") return { command: "python3", args: ["-u", path] };
-  if (NODE_EXTENSIONS.has(extension)) return { command: process.execPath, args: ["--disable-warning=ExperimentalWarning", path] };
-  if (extension === ".sh") return { command: "/bin/sh", args: [path] };
   return undefined;
+}
+
+const NO_ASSIGN: ReadonlyMap<string, string> = new Map();
+
+/** Parses --cgi-assign values ("EXT=PROGRAM", the dot optional) into a map from ".ext" (lower case) to the program. */
+export function parseAssign(values: readonly string[]): Map<string, string> {
+  const assign = new Map<string, string>();
+  for (const value of values) {
+    const equals = value.indexOf("=");
+    const extension = equals === -1 ? "" : value.slice(0, equals).trim().toLowerCase();
+    const program = equals === -1 ? "" : value.slice(equals + 1).trim();
+    if (!/^\.?[a-z0-9_+-]+$/.test(extension) || program === "") throw new Error(`"${value}" is not EXT=PROGRAM (like .py=python3)`);
+    assign.set(extension.startsWith(".") ? extension : "." + extension, program);
+  }
+  return assign;
 }

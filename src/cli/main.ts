@@ -29,7 +29,43 @@ export function parseCount(value: string): number {
   return Number(value);
 }
 
+/** Parses --cgi-max-body: a size in bytes with an optional k, M or G suffix. */
+export function parseByteSize(value: string): number {
+  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
+  if (match === null) throw new InvalidArgumentError(`"${value}" is not a size (like 1G, 512M, 64k or 1000)`);
+  const unit = match[2]!.toLowerCase();
+  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1);
+}
+
+/** Collects a repeatable NAME=VALUE option (--cgi-env, --cgi-assign, --auth). */
+function collectPair(what: string): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    if (value.indexOf(what === "USER:PASSWORD" ? ":" : "=") <= 0) throw new InvalidArgumentError(`"${what === "USER:PASSWORD" ? value.slice(0, value.indexOf(":") + 1) || "(empty)" : value}" is not ${what}`);
+    return [...(previous ?? []), value];
+  };
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Parses --workers: a whole number from 1, or "auto" for one per CPU. */
+export function parseWorkers(value: string): number {
+  return value === "auto" ? availableParallelism() : parseCount(value);
+}
+
+/** Parses --max-requests-jitter: a whole number from 0. */
+export function parseCountOrZero(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole number from 0`);
+  return Number(value);
+}
+
 interface ServeCommandOptions {
+  workers?: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests?: number;
+  maxRequestsJitter: number;
   host: string;
   port?: number;
   quiet?: boolean;
@@ -41,6 +77,16 @@ interface ServeCommandOptions {
   cgiDir?: string[];
   cgiTimeout: number;
   cgiMax?: number;
+  allowedHost?: string[];
+  cgiMaxBody: number;
+  cgiEnv?: string[];
+  cgiPassEnv?: string[];
+  cgiAssign?: string[];
+  cgiUser?: string;
+  auth?: string[];
+  htpasswd?: string;
+  headerUnderscores: string;
+  static?: string[] | false;
   gw?: boolean;
   livereload?: boolean;
   inspect?: true | number;
@@ -105,18 +151,46 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--livereload", "HTML pages reload in the browser after each good reload")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
+    .option("--allowed-host <name>", "while reloading, also answer to this Host (repeatable; .name for subdomains, all for any)", collect)
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
     .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
     .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
     .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
     .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
+    .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
+    .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
+    .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
+    .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
+    .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)")
+    .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collectPair("USER:PASSWORD"))
+    .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
+    .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
+    .option("--no-static", "do not serve the static/ folder beside APP")
+    .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop")
+    .option("-w, --workers <n>", "serve APP from N worker processes under a supervisor (\"auto\": one per CPU); no reload", parseWorkers)
+    .option("--timeout <seconds>", "with --workers: replace a worker whose event loop stays blocked this long", parseSeconds, 30)
+    .option("--graceful-timeout <seconds>", "with --workers: time a stopping worker has to finish its requests", parseSeconds, 30)
+    .option("--max-requests <n>", "with --workers: replace a worker gracefully after about N requests", parseCount)
+    .option("--max-requests-jitter <n>", "with --max-requests: add 0..N at random per worker, so they do not restart together", parseCountOrZero, 0)
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
+      if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
+        throw new UserError(`--header-underscores is drop or keep, not ${JSON.stringify(options.headerUnderscores)}`);
+      }
+      const cgiOnly = [["--cgi-env", options.cgiEnv], ["--cgi-pass-env", options.cgiPassEnv], ["--cgi-assign", options.cgiAssign], ["--cgi-user", options.cgiUser]] as const;
+      const stray = cgiOnly.find(([, value]) => value !== undefined);
+      if (stray !== undefined && options.cgi !== true && options.cgiDir === undefined) {
+        throw new UserError(`${stray[0]} configures CGI scripts: add --cgi`);
+      }
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
       const kinds = (["gw", "fetch", "node"] as const).filter((kind) => options[kind] === true);
       if (kinds.length > 1) throw new UserError(`choose one of --gw, --fetch and --node, not ${kinds.map((kind) => `--${kind}`).join(" and ")}`);
+      if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
+      if (options.workers !== undefined && options.watch !== undefined) {
+        throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --watch");
+      }
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
@@ -127,10 +201,18 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
-          shouldReload: options.reload && !isFolder,
+          shouldReload: options.reload && !isFolder && options.workers === undefined,
+          workers: options.workers === undefined ? undefined : {
+            count: options.workers,
+            timeout: options.timeout,
+            gracefulTimeout: options.gracefulTimeout,
+            maxRequests: options.maxRequests ?? 0,
+            maxRequestsJitter: options.maxRequestsJitter,
+          },
           watch: options.watch ?? [],
           shouldValidate: options.validate,
           envFiles,
+          allowedHosts: options.allowedHost ?? [],
           folder: isFolder
             ? {
               directory: options.directory ?? ".",
@@ -138,8 +220,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
               cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
               cgiTimeout: options.cgiTimeout,
               cgiMax: options.cgiMax ?? 4 * availableParallelism(),
+              cgiMaxBody: options.cgiMaxBody,
+              cgiEnv: options.cgiEnv ?? [],
+              cgiPassEnv: options.cgiPassEnv ?? [],
+              cgiAssign: options.cgiAssign ?? [],
+              cgiUser: options.cgiUser,
             }
             : undefined,
+          auth: options.auth ?? [],
+          htpasswd: options.htpasswd,
+          keepUnderscoreHeaders: options.headerUnderscores === "keep",
+          static: options.static === false ? false : options.static ?? [],
         }, io),
       );
     });
@@ -166,6 +257,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           shouldValidate: false,
           envFiles: [],
           folder: undefined,
+          auth: [],
+          htpasswd: undefined,
+          keepUnderscoreHeaders: false,
+          static: false,
         }, io),
       );
     });

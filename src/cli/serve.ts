@@ -4,6 +4,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.ts";
+import { appFunction } from "../core/util.ts";
+import { fileURLToPath } from "node:url";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
@@ -28,8 +30,43 @@ export interface ServeOptions {
   shouldValidate: boolean;
   /** --env-file and --env-file-if-exists, in command-line order. */
   envFiles: { path: string; isOptional: boolean }[];
+  /** Hosts the dev server answers besides local ones (--allowed-host); only with reload on. */
+  allowedHosts?: string[];
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
   folder: FolderOptions | undefined;
+  /** --auth USER:PASSWORD logins. */
+  auth: string[];
+  /** --htpasswd FILE. */
+  htpasswd: string | undefined;
+  /** --header-underscores keep. */
+  keepUnderscoreHeaders: boolean;
+  /** --static URL=DIR values, or false for --no-static. */
+  static: string[] | false;
+  /** Serve APP from worker processes under a supervisor (--workers). */
+  workers?: WorkerOptions | undefined;
+}
+
+/** What `gw serve APP --workers N` was asked for. */
+export interface WorkerOptions {
+  count: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+}
+
+/** Runs APP in supervised worker processes until SIGTERM/SIGINT; resolves to the exit code. */
+async function serveWorkers(app: string, options: ServeOptions, workers: WorkerOptions, io: Io): Promise<number> {
+  const [{ superviseWorkers }, { readyLine }] = await Promise.all([import("../server/workers.ts"), import("../core/log.ts")]);
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "../dev/worker-process.ts" : "../dev/worker-process.js", import.meta.url);
+  return superviseWorkers({
+    workerModule: fileURLToPath(entry),
+    setup: { front: "http", listen: { host: options.host, port: options.port }, app, cwd: io.cwd, isQuiet: options.isQuiet },
+    ...workers,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    readyLine: (port) => readyLine(options.host || "0.0.0.0", port),
+  });
 }
 
 /** What `gw serve --directory DIR [--cgi]` serves. */
@@ -42,6 +79,78 @@ export interface FolderOptions {
   cgiTimeout: number;
   /** CGI scripts that may run at once. */
   cgiMax: number;
+  /** The largest request body a script gets, in bytes. */
+  cgiMaxBody: number;
+  /** --cgi-env NAME=VALUE pairs. */
+  cgiEnv: string[];
+  /** --cgi-pass-env names. */
+  cgiPassEnv: string[];
+  /** --cgi-assign EXT=PROGRAM pairs. */
+  cgiAssign: string[];
+  /** --cgi-user USER. */
+  cgiUser: string | undefined;
+}
+
+/** The variables every CGI script gets: the inherited ones, --cgi-pass-env, then --cgi-env. */
+async function cgiEnvironment(folder: FolderOptions, io: Io): Promise<Record<string, string>> {
+  const { inheritedEnv } = await import("../cgi/script.ts");
+  const env = inheritedEnv();
+  for (const name of folder.cgiPassEnv) {
+    const value = io.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const pair of folder.cgiEnv) {
+    const equals = pair.indexOf("=");
+    env[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return env;
+}
+
+/** The uid and gid of --cgi-user, from `id`; a UserError for a user that does not exist. */
+async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+  const { execFileSync } = await import("node:child_process");
+  try {
+    const id = (flag: string): number => Number(execFileSync("id", [flag, "--", user], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    return { uid: id("-u"), gid: id("-g") };
+  } catch (error) {
+    throw new UserError(`--cgi-user: no such user: ${user}`, { cause: error });
+  }
+}
+
+/**
+ * The static folders in front of APP: static/ beside its module (said once on stderr), then
+ * --static URL=DIR; none with --no-static or without APP.
+ */
+async function staticLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
+  if (options.static === false || options.app === undefined) return (app) => app;
+  const [{ parseStaticMount, withStaticFolders }, { existsSync, statSync }, { dirname, join }, { resolveAppSpec }] = await Promise.all([
+    import("../files/front.ts"), import("node:fs"), import("node:path"), import("../dev/load.ts"),
+  ]);
+  const mounts: { prefix: string; directory: string }[] = [];
+  const beside = join(dirname(resolveAppSpec(options.app, io.cwd).path), "static");
+  if (existsSync(beside) && statSync(beside).isDirectory()) {
+    mounts.push({ prefix: "/static", directory: beside });
+    io.stderr.write(`gw: serving ${beside} under /static/ (--no-static turns this off)\n`);
+  }
+  for (const value of options.static) {
+    try {
+      const mount = parseStaticMount(value);
+      mounts.push({ prefix: mount.prefix, directory: resolve(io.cwd, mount.directory) });
+    } catch (error) {
+      throw new UserError(`--static: ${(error as Error).message}`);
+    }
+  }
+  // Each folder is checked when the front is built, before the server binds: a missing one is a UserError.
+  return (app) => withStaticFolders(app, mounts);
+}
+
+/** HTTP Basic authentication to put in front of the app when --auth or --htpasswd asked for it (logins read now). */
+async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
+  if (options.auth.length === 0 && options.htpasswd === undefined) return (app) => app;
+  const { addHtpasswdLogins, addPlainLogins, basicAuth } = await import("../app/auth.ts");
+  const logins = addPlainLogins(new Map(), options.auth);
+  if (options.htpasswd !== undefined) addHtpasswdLogins(logins, resolve(io.cwd, options.htpasswd));
+  return (app) => basicAuth(app, logins);
 }
 
 /**
@@ -82,10 +191,20 @@ async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
+  if (options.workers !== undefined && options.app !== undefined) {
+    // The worker processes build only the app: a login or a header rule that silently did not apply would be worse than none.
+    const unsupported = [options.auth.length > 0 && "--auth", options.htpasswd !== undefined && "--htpasswd",
+      Array.isArray(options.static) && options.static.length > 0 && "--static", options.keepUnderscoreHeaders && "--header-underscores keep"].filter(Boolean);
+    if (unsupported.length > 0) throw new UserError(`${unsupported.join(", ")} cannot be combined with --workers yet; put them in front of gw (nginx) or serve without --workers`);
+    return serveWorkers(options.app, options, options.workers, io);
+  }
   const pc = colorsFor(io);
   const tls = await tlsFor(options.tls, io, pc);
   if (options.inspectPort !== undefined) await openInspector(options.inspectPort, io, pc);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, tls };
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls };
+  const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);
+  // Authentication in front of everything, the static folders in front of the app (main thread).
+  const withAuth = (app: App): App => auth(statics(app));
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -99,14 +218,32 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       // Each CGI request forks this process, and a fork's cost grows with V8's malloc arenas and
       // heap mappings, which these flags keep small (docs/PERFORMANCE.md, "CGI and fork").
       io.relaunch?.(["--single-threaded", "--max-semi-space-size=1"]);
-      const { cgiHttpApp } = await import("../cgi/runner.ts");
-      const scripts = cgiHttpApp(root, { directories: folder.cgiDirectories, timeout: folder.cgiTimeout, maxRunning: folder.cgiMax });
+      const [{ cgiHttpApp }, { parseAssign }] = await Promise.all([import("../cgi/runner.ts"), import("../cgi/script.ts")]);
+      let assign: Map<string, string>;
+      try {
+        assign = parseAssign(folder.cgiAssign);
+      } catch (error) {
+        throw new UserError(`--cgi-assign: ${(error as Error).message}`);
+      }
+      const user = folder.cgiUser === undefined ? undefined : await userIds(folder.cgiUser);
+      if (user === undefined && process.getuid?.() === 0) {
+        io.stderr.write(pc.yellow("gw: CGI scripts run as root, as gw does; --cgi-user USER runs them as another user") + "\n");
+      }
+      const scripts = cgiHttpApp(root, {
+        directories: folder.cgiDirectories,
+        timeout: folder.cgiTimeout,
+        maxRunning: folder.cgiMax,
+        maxBody: folder.cgiMaxBody,
+        env: await cgiEnvironment(folder, io),
+        assign,
+        user,
+      });
       app = scripts;
       killAll = () => scripts.killAll();
     } else {
       app = (await import("../files/static.ts")).staticApp(root);
     }
-    const server = await makeServer(options.host, options.port, app, logOptions);
+    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
     close = () => server.shutdown().then(killAll);
@@ -124,6 +261,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       tls,
       shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
+      allowedHosts: options.allowedHosts,
+      wrap: withAuth,
+      keepUnderscoreHeaders: options.keepUnderscoreHeaders,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
       stdout: io.stdout,
@@ -142,9 +282,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       import("../server/http.ts"),
       options.app === undefined
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
-        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => loaded.app),
+        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => appFunction(loaded.app)),
     ]);
-    const server = await makeServer(options.host, options.port, app, logOptions);
+    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     close = () => server.shutdown();
     closed = server.serveForever();

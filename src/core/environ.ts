@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 import { BodyInput, ErrorOutput, type TextSink } from "./input.ts";
 import { fileWrapper, guessScheme } from "./util.ts";
 import { GW_VERSION, SERVER_SOFTWARE } from "./version.ts";
+import { hasUnderscore } from "./http-syntax.ts";
 import type { Environ } from "./types.ts";
 
 /** What a server knows before any request arrives; shared by all its requests. */
@@ -16,6 +17,8 @@ export interface ServerInfo {
   errors: ErrorOutput;
   /** gw.url_scheme. @default "http" */
   urlScheme?: "http" | "https";
+  /** Keep request headers whose names hold "_" (dropped by default: see hasUnderscore). @default false */
+  keepUnderscoreHeaders?: boolean;
 }
 
 /** Server facts for environFromRequest, with gw.errors writing to `errors`. */
@@ -30,20 +33,50 @@ interface KeySlot {
   seen: number;
   /** Whether the slot is memoised, hence the only slot for its key; an unmemoised one is checked against the environ. */
   isShared: boolean;
+  /** The header name holds "_": its own slot, never shared, dropped unless the server keeps such names. */
+  readonly hasUnderscore: boolean;
 }
 
-const CONTENT_TYPE: KeySlot = { key: "CONTENT_TYPE", seen: 0, isShared: true };
-const CONTENT_LENGTH: KeySlot = { key: "CONTENT_LENGTH", seen: 0, isShared: true };
-// Header names repeat across requests, so their slots are memoised; capped because clients
-// choose the names. Every name of one key ("Host", "host") shares its key's slot.
+const CONTENT_TYPE: KeySlot = { key: "CONTENT_TYPE", seen: 0, isShared: true, hasUnderscore: false };
+const CONTENT_LENGTH: KeySlot = { key: "CONTENT_LENGTH", seen: 0, isShared: true, hasUnderscore: false };
+
+/** Header names longer than this are not memoised: clients choose them, and a memo must not keep their bytes. */
+export const MAX_MEMO_KEY = 64;
+/** Names a header memo holds before it starts over, so a flood of odd names cannot keep ordinary ones out for good. */
+export const MAX_MEMO_ENTRIES = 1024;
+
+// Header names repeat across requests, so their slots are memoised; bounded in count and length
+// because clients choose the names. Every name of one key ("Host", "host") shares its key's slot.
 const slotsByName = new Map<string, KeySlot | null>();
 const slotsByKey = new Map<string, KeySlot>([[CONTENT_TYPE.key, CONTENT_TYPE], [CONTENT_LENGTH.key, CONTENT_LENGTH]]);
+// Set when a name found the memo full; the memo starts over before the next request is read, never
+// within one, where a fresh slot for a key already set would not know it (isShared's invariant).
+let isMemoFull = false;
 let environCount = 0;
 // A client sends the same names in the same order on every request, so the slot found at each
 // position is kept with its name: when the name there is the same as last time, the Map lookup
 // (and its hashing of node's freshly made name string) is skipped (docs/PERFORMANCE.md).
 const lastNames: string[] = [];
 const lastSlots: (KeySlot | null)[] = [];
+
+/** Empties the header-name memos (the permanent Content-Type and Content-Length slots stay). */
+export function resetMemos(): void {
+  for (const slot of slotsByKey.values()) {
+    // A slot still held somewhere (a caller's variable) must now be checked against the environ.
+    if (slot !== CONTENT_TYPE && slot !== CONTENT_LENGTH) slot.isShared = false;
+  }
+  slotsByName.clear();
+  slotsByKey.clear();
+  slotsByKey.set(CONTENT_TYPE.key, CONTENT_TYPE).set(CONTENT_LENGTH.key, CONTENT_LENGTH);
+  lastNames.length = 0;
+  lastSlots.length = 0;
+  isMemoFull = false;
+}
+
+/** How many names and keys the header memo holds (for tests of its bounds). */
+export function headerMemoSize(): { names: number; keys: number } {
+  return { names: slotsByName.size, keys: slotsByKey.size };
+}
 
 /** The slot of a request header; null for a name that would pose as Content-Type or Content-Length. */
 function headerSlot(name: string): KeySlot | null {
@@ -59,12 +92,17 @@ function headerSlot(name: string): KeySlot | null {
       // "Content_Length" would give HTTP_CONTENT_LENGTH, a key PEP 3333 forbids.
       if (key === "HTTP_CONTENT_LENGTH" || key === "HTTP_CONTENT_TYPE") key = undefined;
     }
-    slot = key === undefined ? null : (slotsByKey.get(key) ?? { key, seen: 0, isShared: false });
-    if (slotsByName.size < 1024) {
-      slotsByName.set(name, slot);
-      if (slot !== null && !slot.isShared) {
-        slot.isShared = true;
-        slotsByKey.set(slot.key, slot);
+    const isUnderscored = key !== undefined && hasUnderscore(name);
+    slot = key === undefined ? null : isUnderscored ? { key, seen: 0, isShared: false, hasUnderscore: true } : (slotsByKey.get(key) ?? { key, seen: 0, isShared: false, hasUnderscore: false });
+    if (length <= MAX_MEMO_KEY) {
+      if (slotsByName.size < MAX_MEMO_ENTRIES) {
+        slotsByName.set(name, slot);
+        if (slot !== null && !slot.isShared && !isUnderscored) {
+          slot.isShared = true;
+          slotsByKey.set(slot.key, slot);
+        }
+      } else {
+        isMemoFull = true;
       }
     }
   }
@@ -76,8 +114,10 @@ function headerSlot(name: string): KeySlot | null {
  * the name upper-cased with "-" as "_"; undefined for a name that would pose as one of those two
  * ("Content_Length" → HTTP_CONTENT_LENGTH, a key PEP 3333 forbids).
  */
-export function headerKey(name: string): string | undefined {
+export function headerKey(name: string, keepUnderscoreHeaders: boolean = false): string | undefined {
+  if (isMemoFull) resetMemos();
   const slot = headerSlot(name);
+  if (slot !== null && slot.hasUnderscore && !keepUnderscoreHeaders) return undefined;
   return slot === null || slot === CONTENT_TYPE || slot === CONTENT_LENGTH ? undefined : slot.key;
 }
 
@@ -209,7 +249,10 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
   };
   // Wraps before it leaves the small-integer range; a stale match only costs the check below.
   const stamp = environCount = (environCount + 1) & 0x3fffffff;
+  if (isMemoFull) resetMemos();
   const raw = req.rawHeaders;
+  // Set once a kept underscore name wrote a key: from then on every key is joined, not overwritten.
+  let isMixed = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const at = i >> 1;
@@ -218,18 +261,23 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
       slot = lastSlots[at]!;
     } else {
       slot = headerSlot(name);
-      if (at < 64) {
+      // A long name is not kept either: it would hold the client's bytes as the memo would.
+      if (at < 64 && name.length <= MAX_MEMO_KEY) {
         lastNames[at] = name;
         lastSlots[at] = slot;
       }
     }
     if (slot === null) continue;
+    if (slot.hasUnderscore) {
+      if (server.keepUnderscoreHeaders !== true) continue;
+      isMixed = true;
+    }
     const key = slot.key;
     const value = raw[i + 1]!;
     // A repeated header is joined with "," (wsgiref), Cookie with "; " (RFC 9113 §8.2.3), so
     // cookie parsers see separate cookies. The slot tells whether the key is set already:
     // reading the environ back is a megamorphic load that misses (docs/PERFORMANCE.md).
-    if (slot.seen !== stamp && slot.isShared) {
+    if (slot.seen !== stamp && slot.isShared && !isMixed) {
       environ[key] = value;
     } else {
       const previous = environ[key];

@@ -25,6 +25,15 @@ export function isTokenChar(code: number): boolean {
 }
 
 /** The lower-case names of the hop-by-hop headers of RFC 2616 §13.5.1, which an app must not send. */
+/**
+ * Whether a request header name holds "_": CGI and the environ spell "-" as "_", so such a name
+ * could pose as a dashed header a proxy set ("X_Forwarded_For"); gw drops them unless asked
+ * (nginx's underscores_in_headers, gunicorn's header_map).
+ */
+export function hasUnderscore(name: string): boolean {
+  return name.includes("_");
+}
+
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",
@@ -47,4 +56,45 @@ export const KNOWN_METHODS: readonly string[] = ["GET", "HEAD", "POST", "PUT", "
 /** Whether a response with status `code` may have content (RFC 9110 §6.4.1: not 1xx, 204 or 304). */
 export function mayHaveBody(code: number): boolean {
   return code >= 200 && code !== 204 && code !== 304;
+}
+
+// RFC 3986 §3.2.2 reg-name and IPv4 characters gw takes in a Host: unreserved only. Sub-delims
+// are left out on purpose: "," is what a repeated Host is joined with (RFC 9112 §3.2 wants a 400).
+const HOST_CHARS = new Uint8Array(128);
+for (const char of "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") HOST_CHARS[char.charCodeAt(0)] = 1;
+const IPV6_CHARS = new Uint8Array(128);
+for (const char of ":.0123456789ABCDEFabcdef") IPV6_CHARS[char.charCodeAt(0)] = 1;
+
+/**
+ * Whether a Host header value is `host[:port]` (RFC 9110 §7.2): a name or IPv4 address of
+ * unreserved characters, or an IPv6 literal in brackets, then up to five port digits. Anything
+ * else ("x/admin?", "a@b", "a,b" from a repeated Host, a backslash) could change the URL built from it.
+ */
+export function isValidHost(host: string): boolean {
+  const length = host.length;
+  let at = 0;
+  if (length > 0 && host.charCodeAt(0) === 0x5b) {
+    const close = host.indexOf("]");
+    // "[::1]" at least: an address needs two colons.
+    if (close < 3) return false;
+    for (at = 1; at < close; at++) {
+      const code = host.charCodeAt(at);
+      if (code >= 128 || IPV6_CHARS[code] !== 1) return false;
+    }
+    at = close + 1;
+  } else {
+    while (at < length) {
+      const code = host.charCodeAt(at);
+      if (code >= 128 || HOST_CHARS[code] !== 1) break;
+      at++;
+    }
+    if (at === 0) return length === 0;
+  }
+  if (at === length) return true;
+  if (host.charCodeAt(at) !== 0x3a || length - at - 1 > 5) return false;
+  for (at++; at < length; at++) {
+    const code = host.charCodeAt(at);
+    if (code < 0x30 || code > 0x39) return false;
+  }
+  return true;
 }

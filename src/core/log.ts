@@ -23,9 +23,13 @@ export function escapeControl(text: string): string {
   return HAS_CONTROL.test(text) ? text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`) : text;
 }
 
-/** One access-log line: `127.0.0.1 - - [21/Nov/2026 13:09:29] "GET / HTTP/1.1" 200 13`, newline included. */
-export function formatAccessLine(remote: string, requestLine: string, status: number | string, size: number | string, date: string = logDate()): string {
-  return `${remote} - - [${date}] "${escapeControl(requestLine)}" ${status} ${size}\n`;
+/**
+ * One access-log line: `127.0.0.1 - - [21/Nov/2026 13:09:29] "GET / HTTP/1.1" 200 13`, newline
+ * included; an authenticated user's name takes the second "-" (the common log format's authuser).
+ */
+export function formatAccessLine(remote: string, requestLine: string, status: number | string, size: number | string, date: string = logDate(), user?: string): string {
+  const who = user === undefined || user === "" ? "-" : escapeControl(user).replaceAll(" ", "\\x20");
+  return `${remote} - ${who} [${date}] "${escapeControl(requestLine)}" ${status} ${size}\n`;
 }
 
 /** The ready line: `Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...` (HTTPS and https:// over TLS). */
@@ -59,14 +63,14 @@ export class AccessLog {
   }
 
   /** Logs one request. */
-  log(remote: string, requestLine: string, status: number | string, size: number | string): void {
+  log(remote: string, requestLine: string, status: number | string, size: number | string, user?: string): void {
     const now = Date.now();
     const second = Math.floor(now / 1000);
     if (second !== this.#second) {
       this.#second = second;
       this.#date = logDate(new Date(now));
     }
-    const line = formatAccessLine(remote, requestLine, status, size, this.#date);
+    const line = formatAccessLine(remote, requestLine, status, size, this.#date, user);
     this.#pending += this.#decorate === undefined ? line : this.#decorate(line.slice(0, -1), status) + "\n";
     if (!this.#isScheduled) {
       this.#isScheduled = true;

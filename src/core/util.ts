@@ -5,15 +5,42 @@ import { open, type FileHandle } from "node:fs/promises";
 import { ErrorOutput, inputFromBytes } from "./input.ts";
 import { ProtocolError } from "./errors.ts";
 import { GW_VERSION } from "./version.ts";
-import type { AppClass, AnyApp, Body, Environ, FileLike, FileWrapperFactory, StartResponse } from "./types.ts";
+import type { App, AppClass, AnyApp, Body, Environ, FileLike, FileWrapperFactory, StartResponse } from "./types.ts";
 
-const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
+const AMP = 38, LT = 60, GT = 62, QUOT = 34, APOS = 39;
 const HAS_HTML_SPECIAL = /[&<>"']/;
-const HTML_SPECIAL = /[&<>"']/g;
 
 /** Escapes text for HTML element content and quoted attribute values (html.escape with quote=True). */
 export function escapeHtml(text: string): string {
-  return HAS_HTML_SPECIAL.test(text) ? text.replace(HTML_SPECIAL, (char) => HTML_ESCAPES[char]!) : text;
+  // Most values have nothing to escape and come back as they are. Measured on node 24 (templates
+  // bench): a char scan is faster up to about 16 chars, one irregexp test beyond.
+  const length = text.length;
+  if (length > 16) return HAS_HTML_SPECIAL.test(text) ? escapeFrom(text, 0) : text;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= GT && (code === AMP || code === LT || code === GT || code === QUOT || code === APOS)) return escapeFrom(text, i);
+  }
+  return text;
+}
+
+function escapeFrom(text: string, start: number): string {
+  let out = text.slice(0, start);
+  let last = start;
+  for (let i = start; i < text.length; i++) {
+    let entity: string;
+    switch (text.charCodeAt(i)) {
+      case AMP: entity = "&amp;"; break;
+      case LT: entity = "&lt;"; break;
+      case GT: entity = "&gt;"; break;
+      case QUOT: entity = "&quot;"; break;
+      case APOS: entity = "&#x27;"; break;
+      default: continue;
+    }
+    if (last < i) out += text.slice(last, i);
+    out += entity;
+    last = i + 1;
+  }
+  return last < text.length ? out + text.slice(last) : out;
 }
 
 /** Whether `value` is a promise or other thenable; checked before awaiting, so sync stays sync. */
@@ -48,6 +75,12 @@ export function isAppClass(app: AnyApp): app is AppClass {
 /** Calls an app for one request: a class application (PEP 3333) is constructed, a function called. */
 export function callApp(app: AnyApp, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
   return isAppClass(app) ? new app(environ, startResponse) : app(environ, startResponse);
+}
+
+/** The app as a function: a class application wrapped so that each call constructs it; a function as it is. */
+export function appFunction(app: AnyApp): App {
+  if (!isAppClass(app)) return app;
+  return (environ, startResponse) => new app(environ, startResponse);
 }
 
 /** The guessed gw.url_scheme: "https" when the HTTPS variable is "on", "yes" or "1", else "http". */

@@ -11,6 +11,7 @@ import type { TextSink } from "../core/input.ts";
 import { resolveAppSpec } from "./load.ts";
 import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
 import { LIVERELOAD_SCRIPT, loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
+import { hostChecker, refuseHost } from "./allowed-hosts.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import type { AppKind } from "./load.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
@@ -31,6 +32,10 @@ export interface ReloaderOptions {
   shouldValidate: boolean;
   /** How the export is taken (--gw, --fetch, --node). @default "auto" */
   kind?: AppKind;
+  /** Wraps the front app in the main thread (authentication, static files), so the app's worker never sees what it answers. */
+  wrap?: (app: App) => App;
+  /** Keep request headers whose names hold "_" (see makeServer). @default false */
+  keepUnderscoreHeaders?: boolean;
   /** Where access-log lines go; null for none. */
   log: TextSink | null;
   /** The ready line, then whatever the app itself prints to stdout. */
@@ -49,6 +54,8 @@ export interface ReloaderOptions {
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
   drainTimeout?: number;
+  /** Hosts served besides localhost, loopback and the bound host (--allowed-host: "name", ".name" or "all"). @default [] */
+  allowedHosts?: readonly string[];
 }
 
 /** A running dev server: the HTTP server plus a way to stop it all. */
@@ -324,7 +331,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- the front app -----------------------------------------------------------------------
   const waiters: (() => void)[] = [];
 
+  const isAllowedHost = hostChecker(options.host, options.allowedHosts);
   const front: App = async (environ, start) => {
+    // DNS rebinding: a page on another name must not read the app or its error page (docs/SECURITY.md).
+    if (!isAllowedHost(environ.HTTP_HOST)) return refuseHost(environ, start);
     if (environ.PATH_INFO === STATE_PATH) {
       start("200 OK", [["Content-Type", "application/json"], ["Cache-Control", "no-store"]]);
       return [JSON.stringify({ generation, ok: failure === undefined && current !== undefined })];
@@ -340,7 +350,13 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   // Bind and say so first; the first worker boots right after, and requests that arrive
   // meanwhile wait for it (the front app holds them) rather than being refused.
-  const server = await makeServer(options.host, options.port, front, { log: options.log, errors: stderr, decorateLog: options.decorateLog, tls: options.tls });
+  const server = await makeServer(options.host, options.port, options.wrap?.(front) ?? front, {
+    log: options.log,
+    errors: stderr,
+    decorateLog: options.decorateLog,
+    keepUnderscoreHeaders: options.keepUnderscoreHeaders,
+    tls: options.tls,
+  });
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
   watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);

@@ -92,7 +92,13 @@ interface Site {
   index: readonly string[];
   shouldList: boolean;
   cache: SmallFiles;
+  /** Rendered listings by folder and shown path, valid while the folder's stamp holds. */
+  listings: Map<string, { stamp: string; page: Promise<Buffer | undefined> }>;
 }
+
+// A listing of a big folder takes tens of milliseconds to render; concurrent and repeated requests
+// share one rendering until the folder changes (its mtime, ctime, size or inode).
+const LISTINGS_KEPT = 32;
 
 /** The contents of small files, each valid while its inode, size, mtime and ctime stay the same. */
 class SmallFiles {
@@ -133,6 +139,7 @@ export function staticApp(root: string, options: StaticOptions = {}): App {
     index: options.index ?? ["index.html", "index.htm"],
     shouldList: options.shouldList ?? true,
     cache: new SmallFiles(),
+    listings: new Map(),
   };
   return (environ, startResponse) => {
     const method = environ.REQUEST_METHOD;
@@ -155,7 +162,7 @@ function serve(site: Site, environ: Environ, startResponse: StartResponse, parts
       if (index !== undefined && index.stats.isFile()) return sendFile(site, environ, startResponse, index, name);
     }
     if (!site.shouldList) return sendError(startResponse, 404, "File not found");
-    return list(environ, startResponse, found.path, parts);
+    return list(site, environ, startResponse, found, parts);
   }
   // Issue17324: "/file/" names a folder, and a file is not one. FIFOs and devices are never read.
   if (!found.stats.isFile() || parts.hasTrailingSlash) return sendError(startResponse, 404, "File not found");
@@ -299,12 +306,35 @@ function* fileBlocks(path: Buffer, start: number, end: number): Generator<Uint8A
   }
 }
 
-async function list(environ: Environ, startResponse: StartResponse, folder: Buffer, parts: PathParts): Promise<Body> {
+async function list(site: Site, environ: Environ, startResponse: StartResponse, folder: Found, parts: PathParts): Promise<Body> {
+  const shown = (environ.SCRIPT_NAME ?? "") + bytesToText("/" + parts.segments.join("/") + (parts.segments.length > 0 ? "/" : ""));
+  const key = folder.path.toString("latin1") + "\0" + shown;
+  const { stats } = folder;
+  const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+  let known = site.listings.get(key);
+  if (known === undefined || known.stamp !== stamp) {
+    if (known === undefined && site.listings.size >= LISTINGS_KEPT) site.listings.delete(site.listings.keys().next().value!);
+    known = { stamp, page: render(folder.path, shown, parts.segments.length === 0) };
+    site.listings.set(key, known);
+    // A failed read is not kept: the next request tries again.
+    const current = known;
+    void current.page.then((page) => {
+      if (page === undefined && site.listings.get(key) === current) site.listings.delete(key);
+    });
+  }
+  const page = await known.page;
+  if (page === undefined) return sendError(startResponse, 404, "No permission to list directory");
+  startResponse("200 OK", [["Content-Type", HTML], ["Content-Length", String(page.byteLength)]]);
+  return [page];
+}
+
+/** Reads a folder and renders its listing page; undefined when it cannot be read. */
+async function render(folder: Buffer, shown: string, isTop: boolean): Promise<Buffer | undefined> {
   let dirents;
   try {
     dirents = await readdir(folder, { withFileTypes: true, encoding: "buffer" });
   } catch {
-    return sendError(startResponse, 404, "No permission to list directory");
+    return undefined;
   }
   const entries = await Promise.all(dirents.map(async (dirent): Promise<ListingEntry> => {
     const bytes = dirent.name.toString("latin1");
@@ -316,8 +346,5 @@ async function list(environ: Environ, startResponse: StartResponse, folder: Buff
     }
     return { name: bytesToText(bytes), href: quoteBytes(bytes) + (isDirectory ? "/" : ""), isDirectory, isSymlink };
   }));
-  const shown = (environ.SCRIPT_NAME ?? "") + bytesToText("/" + parts.segments.join("/") + (parts.segments.length > 0 ? "/" : ""));
-  const page = Buffer.from(listingPage(shown, entries, parts.segments.length === 0));
-  startResponse("200 OK", [["Content-Type", HTML]]);
-  return [page];
+  return Buffer.from(listingPage(shown, entries, isTop));
 }

@@ -4,10 +4,10 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
-import { mayHaveBody } from "../core/http-syntax.ts";
+import { isValidHost, mayHaveBody } from "../core/http-syntax.ts";
 import { FileWrapper, callApp, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
-import type { AnyApp, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
+import type { AnyApp, App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
 
 /**
  * Bytes a transport may hold for a slow client before the body waits for a drain: a false from a
@@ -28,6 +28,15 @@ export interface FailureResponse {
   headers: HeaderPair[];
   body: Chunk;
 }
+/** The body of the 400 a request with a malformed Host gets, from every gateway, before the app runs. */
+export const BAD_HOST_BODY = "Bad Request: the Host header is not host[:port]\n";
+
+// RFC 9110 §7.2 and RFC 9112 §3.2 (400 for a bad or repeated Host): apps build URLs from
+// HTTP_HOST, so "Host: x/admin?" must never reach one (docs/SECURITY.md).
+const badHost: App = (_environ, startResponse) => {
+  startResponse("400 Bad Request", [["Content-Type", "text/plain; charset=utf-8"]]);
+  return [BAD_HOST_BODY];
+};
 
 /**
  * Runs one request of an app (wsgiref's BaseHandler): startResponse checks, deferred headers,
@@ -178,6 +187,8 @@ export abstract class BaseHandler {
    * else a promise that settles when the response is over; it rejects only on a double fault.
    */
   run(app: AnyApp): void | Promise<void> {
+    const host = this.environ.HTTP_HOST;
+    if (host !== undefined && !isValidHost(host)) app = badHost;
     let result: Body | Promise<Body>;
     try {
       result = callApp(app, this.environ, this.startResponse);

@@ -9,12 +9,13 @@ import { environFromRequest, makeServerInfo, remoteAddress, type ServerInfo } fr
 import { UserError } from "../core/errors.ts";
 import type { TextSink } from "../core/input.ts";
 import { AccessLog, readyLine } from "../core/log.ts";
-import { MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
+import { MAX_HEADERS, MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
 import type { AnyApp } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
 const net = process.getBuiltinModule("node:net");
+const netServerClose = net.Server.prototype.close;
 
 // "localhost" names both loopback addresses; browsers and curl may try ::1 first.
 const LOCALHOST = ["127.0.0.1", "::1"];
@@ -39,11 +40,15 @@ export interface ServerOptions {
   shutdownTimeout?: number;
   /** Serve HTTPS with this certificate and key (PEM); gw.url_scheme is then "https". */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Keep request headers whose names hold "_" in the environ (dropped by default). @default false */
+  keepUnderscoreHeaders?: boolean;
+  /** Called after each request is done (a worker counts them for --max-requests). */
+  onRequestDone?: () => void;
   /** Listen on this already-bound server handle or descriptor instead of binding host and port. */
   handle?: { fd: number } | object;
 }
 
-type Mode = "idle" | "forever" | "one" | "closed";
+type Mode = "idle" | "forever" | "one" | "draining" | "closed";
 
 /** A gw app behind node:http (wsgiref's WSGIServer): made by makeServer, already listening. */
 export class HttpServer {
@@ -68,6 +73,7 @@ export class HttpServer {
   #onClosed: (() => void) | undefined;
   #closed: Promise<void>;
   #shutdownTimeout: number;
+  #onRequestDone: (() => void) | undefined;
   /** Sockets whose refused request was read again leniently: node's parser is done with them. */
   #recovered = new WeakSet<Socket>();
   /** One options object for every request's handler: nothing to allocate per request. */
@@ -85,9 +91,11 @@ export class HttpServer {
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
     if (options.tls !== undefined) this.#info.urlScheme = "https";
+    if (options.keepUnderscoreHeaders === true) this.#info.keepUnderscoreHeaders = true;
     const log = options.log === undefined ? process.stderr : options.log;
     this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     this.#handlerOptions = { onDone: (handler) => this.#finished(handler), drainTimeout: options.drainTimeout };
     this.#closed = new Promise((resolve) => (this.#onClosed = resolve));
     httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => this.#accept(req, res));
@@ -117,10 +125,18 @@ export class HttpServer {
 
   #accept(req: IncomingMessage, res: ServerResponse): void {
     // node also parses "HTTP/2.0" and HTTP/0.9's bare "GET /"; gw speaks HTTP/1.x only.
-    if (req.httpVersionMajor !== 1) return this.#refuseVersion(req, res);
+    if (req.httpVersionMajor !== 1) return this.#refuseHead(req, res, 505);
+    // node keeps one pair past the limit (maxHeadersCount) and would drop the rest unseen.
+    if (req.rawHeaders.length > 2 * MAX_HEADERS) return this.#refuseHead(req, res, 431);
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
       this.#mode = "idle";
+      return this.#dispatch(req, res);
+    }
+    if (this.#mode === "draining") {
+      // A request that came in on a kept-alive connection while draining is served, and its
+      // response ends the connection, so the client never races a close on an idle socket.
+      res.shouldKeepAlive = false;
       return this.#dispatch(req, res);
     }
     if (this.#mode === "closed") {
@@ -147,7 +163,7 @@ export class HttpServer {
       const head = first !== undefined && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(first) : undefined;
       if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
       const code = head !== undefined ? head.status
-        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw) ? 414 : 431)
+        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw, socket.bytesRead) ? 414 : 431)
         : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
         : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
       socket.write(refusal(code));
@@ -180,10 +196,11 @@ export class HttpServer {
     this.#accept(req, res);
   }
 
-  #refuseVersion(req: IncomingMessage, res: ServerResponse): void {
+  /** Answers a parsed request the app must not see, and closes its connection. */
+  #refuseHead(req: IncomingMessage, res: ServerResponse, code: number): void {
     res.shouldKeepAlive = false;
-    res.writeHead(505, { "Content-Length": "0", Connection: "close" }).end();
-    this.#logRefusal(req.socket, requestLineOf(req), 505);
+    res.writeHead(code, { "Content-Length": "0", Connection: "close" }).end();
+    this.#logRefusal(req.socket, requestLineOf(req), code);
   }
 
   /** Logs a request that never reached the app; the log escapes control characters, so a request cannot forge lines. */
@@ -198,7 +215,8 @@ export class HttpServer {
 
   #finished(handler: NodeHandler): void {
     const environ = handler.environ;
-    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent);
+    this.#log?.log(environ.REMOTE_ADDR ?? "-", `${environ.REQUEST_METHOD} ${environ.REQUEST_URI} ${environ.SERVER_PROTOCOL}`, handler.statusCode || "-", handler.bytesSent, environ.REMOTE_USER as string | undefined);
+    this.#onRequestDone?.();
     const one = this.#onOne;
     if (one !== undefined) {
       this.#onOne = undefined;
@@ -225,6 +243,27 @@ export class HttpServer {
       if (waiting !== undefined) this.#dispatch(...waiting);
       else this.#mode = "one";
     });
+  }
+
+  /**
+   * Stops accepting but keeps serving the open connections, each response now ending its
+   * connection; after `grace` ms connections still idle are closed, after `timeout` ms every
+   * one is. Resolves when every connection is closed (a worker's graceful stop).
+   */
+  async drain(timeout: number = this.#shutdownTimeout, grace: number = 2_000): Promise<void> {
+    if (this.#mode === "closed" || this.#mode === "draining") return this.#closed;
+    this.#mode = "draining";
+    const idle = setTimeout(() => this.httpServer.closeIdleConnections(), Math.min(grace, timeout));
+    const all = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
+    // net's close, not http's: http.Server#close also closes idle connections at once, and a
+    // client may be sending on one of them right now.
+    await new Promise<void>((resolve) => netServerClose.call(this.httpServer, () => resolve()));
+    clearTimeout(idle);
+    clearTimeout(all);
+    this.#mode = "closed";
+    this.#log?.flush();
+    this.#onClosed?.();
+    return this.#closed;
   }
 
   /**
@@ -279,6 +318,8 @@ export async function makeServer(host: string, port: number, app: AnyApp, option
   const httpServer: Server = options.tls === undefined
     ? http.createServer(serverOptions)
     : (process.getBuiltinModule("node:https").createServer({ ...serverOptions, ...options.tls }) as unknown as Server);
+  // One pair past Python's limit, so that #accept can tell "too many" from "just enough".
+  httpServer.maxHeadersCount = MAX_HEADERS + 1;
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
     const onListening = (): void => {
@@ -339,10 +380,21 @@ function firstLineOf(packet: Buffer): string {
   return end > 0 ? text.slice(0, end) : "";
 }
 
-/** Whether a head too large for the parser is so because of its request line (414, not 431). */
-function isRequestLineTooLong(raw: Buffer | undefined): boolean {
+/**
+ * Whether a head too large for the parser is so because of its request line (414), not its
+ * header fields (431: too many, or too long). `bytesRead` counts the connection's bytes up to
+ * the end of `raw`, the packet that overflowed, which may start in the middle of the head.
+ */
+function isRequestLineTooLong(raw: Buffer | undefined, bytesRead: number): boolean {
   if (raw === undefined) return true;
   const lineEnd = raw.indexOf(0x0a);
-  // The packet may start in the middle of the line; a request line ends in its version.
-  return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE || / HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"));
+  const offset = bytesRead - raw.length;
+  // The connection's first packet starts with the request line: its length is right there.
+  if (offset <= 0) return lineEnd === -1 || lineEnd > MAX_REQUEST_LINE;
+  // No line end at all: still inside one line, most likely the request line (a huge URL).
+  if (lineEnd === -1) return true;
+  // The packet's first line is the request line (or its tail) only when it ends in a version;
+  // then its length is known, as this is the connection's first request.
+  if (!/ HTTP\/\d\.\d\r?$/.test(raw.subarray(0, lineEnd).toString("latin1"))) return false;
+  return offset + lineEnd > MAX_REQUEST_LINE;
 }

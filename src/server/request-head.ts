@@ -23,7 +23,7 @@ export interface LenientRequest {
 
 /** A head that can only be refused, with the status to refuse it with. */
 export interface LenientRefusal {
-  status: 400 | 414 | 501 | 505;
+  status: 400 | 414 | 431 | 501 | 505;
   /** The request line for the access log ("" when there is none). */
   requestLine: string;
 }
@@ -33,6 +33,8 @@ const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d+$/;
 /** Python's http.server refuses a longer request line with 414. */
 export const MAX_REQUEST_LINE = 65536;
+/** Python's http.server (http.client's _MAXHEADERS) refuses more header fields with 431. */
+export const MAX_HEADERS = 100;
 
 /** Percent-encodes the bytes above 0x7F that a target may not carry raw. */
 function encodeTarget(target: string): string {
@@ -77,6 +79,7 @@ export function readLenientHead(packet: Buffer): LenientRequest | LenientRefusal
     const line = text.slice(at, end).replace(/\r$/, "");
     at = end + 1;
     if (line === "") break;
+    if (rawHeaders.length >= 2 * MAX_HEADERS) return refuse(431);
     const colon = line.indexOf(":");
     // No obsolete line folding (a line starting with whitespace): RFC 9112 §5.2 lets a server refuse it.
     if (colon <= 0) return refuse(400);

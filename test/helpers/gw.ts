@@ -22,6 +22,8 @@ export interface GwOptions {
   env?: Record<string, string>;
   /** When false, the child gets only `env` (plus NO_COLOR), not this process's environment. @default true */
   shouldInheritEnv?: boolean;
+  /** An executable to run instead of `node bin/gw.js` (an installed package's `.bin/gw`, say). */
+  command?: string;
 }
 
 /** What a finished gw process left behind. */
@@ -66,7 +68,8 @@ function childEnv(options: GwOptions): NodeJS.ProcessEnv {
 
 /** Spawns `gw ...args` and resolves once it printed its ready line; rejects (and kills it) otherwise. */
 export async function startGw(args: string[], options: GwOptions = {}, readyTimeout: number = 10_000): Promise<GwServer> {
-  const child = spawn(process.execPath, [GW_BIN, ...args], { cwd: options.cwd, env: childEnv(options), stdio: ["ignore", "pipe", "pipe"] });
+  const [file, argv] = options.command === undefined ? [process.execPath, [GW_BIN, ...args]] : [options.command, args];
+  const child = spawn(file, argv, { cwd: options.cwd, env: childEnv(options), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   const watchers = new Set<() => void>();

@@ -2,9 +2,10 @@
 // fromFetchHandler run in memory through validator().
 import { describe, expect, test } from "vitest";
 import { environFromFetch, toFetchHandler } from "../../../src/adapters/to-fetch.ts";
-import { fromFetchHandler } from "../../../src/adapters/from-fetch.ts";
+import { fromFetchHandler, requestHeaderMemoSize } from "../../../src/adapters/from-fetch.ts";
+import { MAX_MEMO_ENTRIES, MAX_MEMO_KEY } from "../../../src/core/environ.ts";
 import { ctx } from "../../../src/app/context.ts";
-import { ERROR_BODY } from "../../../src/gateway/base-handler.ts";
+import { BAD_HOST_BODY, ERROR_BODY } from "../../../src/gateway/base-handler.ts";
 import { ErrorOutput } from "../../../src/core/input.ts";
 import { application } from "../../../src/app/router.ts";
 import type { App, Chunk } from "../../../src/core/types.ts";
@@ -27,6 +28,14 @@ const text = (body: Chunk[] | (() => Iterable<Chunk> | AsyncIterable<Chunk>), he
   });
 
 describe("environFromFetch", () => {
+  test("underscore header names are dropped unless kept", () => {
+    const request = (): Request => new Request("http://example.com/", { headers: [["X-Forwarded-For", "1.2.3.4"], ["X_Forwarded_For", "6.6.6.6"], ["Remote_User", "admin"]] });
+    const dropped = environFromFetch(request(), undefined, errors);
+    expect([dropped.HTTP_X_FORWARDED_FOR, dropped.HTTP_REMOTE_USER]).toEqual(["1.2.3.4", undefined]);
+    const kept = environFromFetch(request(), undefined, errors, true);
+    expect(kept.HTTP_REMOTE_USER).toBe("admin");
+  });
+
   const errors = new ErrorOutput({ write: () => true });
 
   test("the CGI keys come from the URL, the headers and the info", () => {
@@ -378,9 +387,26 @@ describe("fromFetchHandler", () => {
     expect(response.errors).toContain("TypeError: the Fetch handler returned undefined, not a Response");
   });
 
-  test("a Host Fetch cannot parse is a 400", async () => {
+  test("a Host Fetch cannot parse is a 400 (from the gateway, before the handler)", async () => {
     const response = await call(fromFetchHandler(() => new Response("never")), "/", { environ: { HTTP_HOST: "bad host" } });
-    expect([response.code, response.body]).toEqual([400, "bad request"]);
+    expect([response.code, response.body]).toEqual([400, BAD_HOST_BODY]);
+  });
+
+  test("its header-name memo keeps no long names and starts over when full (#16)", async () => {
+    const seen: (string | null)[] = [];
+    const app = fromFetchHandler((request) => {
+      seen.push(request.headers.get("x-ordinary"));
+      return new Response("ok");
+    });
+    const before = requestHeaderMemoSize();
+    const long = `HTTP_X_${"L".repeat(MAX_MEMO_KEY)}`;
+    await call(app, "/", { environ: { [long]: "1" } });
+    expect(requestHeaderMemoSize()).toBe(before);
+    for (let i = 0; i <= MAX_MEMO_ENTRIES; i++) await call(app, "/", { environ: { [`HTTP_X_N${i}`]: "v", HTTP_X_ORDINARY: String(i) } });
+    expect(requestHeaderMemoSize()).toBeLessThanOrEqual(MAX_MEMO_ENTRIES);
+    const size = requestHeaderMemoSize();
+    await call(app, "/", { environ: { HTTP_X_ORDINARY: "again" } });
+    expect([requestHeaderMemoSize(), seen.at(-1)]).toEqual([size, "again"]);
   });
 
   test("a gw app survives the round trip through both adapters", async () => {

@@ -53,8 +53,8 @@ describe("each error", () => {
     expect(response.status).toBe(status);
     expect(response.header("Content-Type")).toBe(TEXT[1]);
     for (const [name, value] of extra) {
-      // A path Location is made absolute against the app's home, as web.py does.
-      expect(response.header(name)).toBe(name === "Location" ? `http://127.0.0.1${value}` : value);
+      // A path Location goes out as a path (RFC 9110 §10.2.2), never with the client's Host.
+      expect(response.header(name)).toBe(value);
     }
     expect(response.body).toBe(body);
     expect(response.header("Content-Length")).toBe(String(Buffer.byteLength(body)));
@@ -99,7 +99,7 @@ describe("as plain gw apps", () => {
 
   test("a redirect sent by a plain app resolves against that app's request", async () => {
     const response = await call((environ, startResponse) => found("next").respond(environ, startResponse), "/a/b", { environ: { SCRIPT_NAME: "/mnt" } });
-    expect(response.header("Location")).toBe("http://127.0.0.1/mnt/a/next");
+    expect(response.header("Location")).toBe("/mnt/a/next");
   });
 });
 
@@ -107,17 +107,37 @@ describe("resolveLocation", () => {
   const environ = (overrides: Record<string, unknown>): Environ => setupTestingDefaults({ SCRIPT_NAME: "", PATH_INFO: "/a/b", ...overrides });
 
   test("a path is joined to the app's home; a relative one to the current path first", () => {
-    expect(resolveLocation("/x", environ({}))).toBe("http://127.0.0.1/x");
-    expect(resolveLocation("c", environ({}))).toBe("http://127.0.0.1/a/c");
-    expect(resolveLocation("../c?q=1#f", environ({}))).toBe("http://127.0.0.1/c?q=1#f");
-    expect(resolveLocation("?page=2", environ({}))).toBe("http://127.0.0.1/a/b?page=2");
+    expect(resolveLocation("/x", environ({}))).toBe("/x");
+    expect(resolveLocation("c", environ({}))).toBe("/a/c");
+    expect(resolveLocation("../c?q=1#f", environ({}))).toBe("/c?q=1#f");
+    expect(resolveLocation("?page=2", environ({}))).toBe("/a/b?page=2");
   });
 
-  test("SCRIPT_NAME and the host are part of the home", () => {
+  test("SCRIPT_NAME is part of the home; the host never is (#16)", () => {
     const mounted = environ({ SCRIPT_NAME: "/blog", HTTP_HOST: "example.com:8080" });
-    expect(resolveLocation("/x", mounted)).toBe("http://example.com:8080/blog/x");
+    expect(resolveLocation("/x", mounted)).toBe("/blog/x");
     const bare = environ({ HTTP_HOST: "", SERVER_NAME: "srv", SERVER_PORT: "8443", HTTPS: "on" });
-    expect(resolveLocation("/x", bare)).toBe("https://srv:8443/x");
+    expect(resolveLocation("/x", bare)).toBe("/x");
+  });
+
+  test("a Host chosen by the client never ends up in a Location (#16)", async () => {
+    const evil = { HTTP_HOST: "evil.example" };
+    expect((await call((e, start) => seeOther("/x").respond(e, start), "/", { environ: evil })).header("Location")).toBe("/x");
+    // ctx.home is absolute, built from the Host: on the request's own origin it becomes a path.
+    expect(resolveLocation("http://evil.example/x?q#f", environ(evil))).toBe("/x?q#f");
+    expect(resolveLocation("http://EVIL.example", environ(evil))).toBe("/");
+    expect(resolveLocation("http://evil.example?q", environ(evil))).toBe("/?q");
+    expect(resolveLocation("http://evil.example.org/x", environ(evil))).toBe("http://evil.example.org/x");
+    expect(resolveLocation("https://evil.example/x", environ(evil))).toBe("https://evil.example/x");
+  });
+
+  test("a path never goes out as '//host', which a browser would follow off-site", () => {
+    expect(resolveLocation("/.//evil.example/x", environ({}))).toBe("/.//evil.example/x");
+    // The URL parser reads this as the host evil.example with path "/": only the path is kept.
+    expect(resolveLocation("/\\evil.example", environ({}))).toBe("/");
+    expect(resolveLocation("..//evil.example", environ({ PATH_INFO: "/" }))).toBe("/.//evil.example");
+    expect(resolveLocation("http://127.0.0.1//evil.example", environ({}))).toBe("/.//evil.example");
+    expect(resolveLocation("http://127.0.0.1/\\evil.example", environ({}))).toBe("http://127.0.0.1/\\evil.example");
   });
 
   test("a URL with a scheme or a host is left alone", () => {
@@ -127,11 +147,11 @@ describe("resolveLocation", () => {
   });
 
   test("non-ASCII is percent-encoded, so the header stays ASCII", () => {
-    expect(resolveLocation("/café ünï", environ({}))).toBe("http://127.0.0.1/caf%C3%A9%20%C3%BCn%C3%AF");
+    expect(resolveLocation("/café ünï", environ({}))).toBe("/caf%C3%A9%20%C3%BCn%C3%AF");
   });
 
   test("bind() fixes the environ once; later binds and the caller's environ do not move it", () => {
     const error = redirect("x").bind(environ({ PATH_INFO: "/first/" })).bind(environ({ PATH_INFO: "/second/" }));
-    expect(error.toResponse(environ({ PATH_INFO: "/third/" })).headers).toContainEqual(["Location", "http://127.0.0.1/first/x"]);
+    expect(error.toResponse(environ({ PATH_INFO: "/third/" })).headers).toContainEqual(["Location", "/first/x"]);
   });
 });

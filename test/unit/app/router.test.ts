@@ -204,14 +204,14 @@ describe("other handlers", () => {
     const app = application([["/old", "redirect /new"], ["/new", () => "new"]]);
     const get = await call(app, "/old?page=2");
     expect(get.status).toBe("301 Moved Permanently");
-    expect(get.header("Location")).toBe("http://127.0.0.1/new?page=2");
+    expect(get.header("Location")).toBe("/new?page=2");
     const post = await call(app, "/old?page=2", { method: "POST", body: "" });
-    expect(post.header("Location")).toBe("http://127.0.0.1/new");
+    expect(post.header("Location")).toBe("/new");
   });
 
   test("a redirect string may use the pattern's groups as $1", async () => {
     const app = application([["/u/(\\w+)", "redirect /users/$1"]]);
-    expect((await call(app, "/u/ada")).header("Location")).toBe("http://127.0.0.1/users/ada");
+    expect((await call(app, "/u/ada")).header("Location")).toBe("/users/ada");
   });
 });
 
@@ -270,8 +270,8 @@ describe("sub-applications", () => {
       throw seeOther("next");
     }]]);
     const app = application([["/blog", blog]]);
-    expect((await call(app, "/blog/old")).header("Location")).toBe("http://127.0.0.1/blog/new");
-    expect((await call(app, "/blog/go")).header("Location")).toBe("http://127.0.0.1/blog/next");
+    expect((await call(app, "/blog/old")).header("Location")).toBe("/blog/new");
+    expect((await call(app, "/blog/go")).header("Location")).toBe("/blog/next");
   });
 
   test("the outer processors wrap the sub-app's", async () => {
@@ -597,7 +597,7 @@ describe("processors", () => {
       }
     };
     const app = application([["/ok", () => "ok"]], { processors: [guard, soft404] });
-    expect((await call(app, "/admin/x")).header("Location")).toBe("http://127.0.0.1/login");
+    expect((await call(app, "/admin/x")).header("Location")).toBe("/login");
     expect((await call(app, "/missing")).body).toBe("soft: 404 Not Found");
   });
 

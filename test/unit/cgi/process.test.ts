@@ -1,4 +1,7 @@
 // startScript: a script as its own process group, with stdin fed, stderr logged, a timeout and kills.
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { startScript, type ScriptProcessOptions } from "../../../src/cgi/process.ts";
 import { inputFromBytes } from "../../../src/core/input.ts";
@@ -55,10 +58,24 @@ describe("startScript", () => {
   test("the timeout kills the whole group, children included", async () => {
     const opts = options("sleep 30 & sleep 30; echo never", { timeout: 300 });
     const script = startScript(opts)!;
-    const output = await readAll(script.stdout);
+    // The timeout closes stdout under the reader, so it ends early.
+    const output = await readAll(script.stdout).catch((error: Error) => `(${error.message})`);
     const exit = await script.exited;
-    expect([output, exit.signal, script.isTimedOut]).toEqual(["", "SIGKILL", true]);
+    expect([output, exit.signal, script.isTimedOut]).toEqual(["(Premature close)", "SIGKILL", true]);
     expect(opts.log()).toContain("gw: CGI /cgi-bin/test.sh: killed: still running after 0.3 s (--cgi-timeout)");
+  });
+
+  test("the timeout ends stdout even when a child escaped the group with setsid and holds the pipe", async () => {
+    const pidFile = join(mkdtempSync(join(tmpdir(), "gw-setsid-")), "pid");
+    const opts = options(`setsid sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & echo 'Content-Type: text/plain'; echo; sleep 1000`, { timeout: 300 });
+    const script = startScript(opts)!;
+    const started = Date.now();
+    await readAll(script.stdout).catch(() => "");
+    expect([script.isTimedOut, Date.now() - started < 3_000]).toEqual([true, true]);
+    await waitUntil("settled", () => opts.events.includes("settled"));
+    // The escaped child is outside the group, so no kill of ours reached it: end it by its pid.
+    await waitUntil("the escaped child's pid", () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "");
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
   });
 
   test("terminate kills it now and throws its output away", async () => {

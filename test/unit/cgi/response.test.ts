@@ -28,8 +28,18 @@ describe("parseCgiHead", () => {
   });
 
   test("hop-by-hop fields are dropped; others keep their order and case; folded lines join", () => {
-    const result = head("Content-Type: text/plain\nConnection: close\nTransfer-Encoding: chunked\nSet-Cookie: a=1\nSet-Cookie: b=2\nX-Long: one\n two\n\n");
+    const result = head("Content-Type: text/plain\nConnection: close\nKeep-Alive: timeout=5\nSet-Cookie: a=1\nSet-Cookie: b=2\nX-Long: one\n two\n\n");
     expect(result.headers).toEqual([["Content-Type", "text/plain"], ["Set-Cookie", "a=1"], ["Set-Cookie", "b=2"], ["X-Long", "one two"]]);
+  });
+
+  test("framing is the server's: Transfer-Encoding, disagreeing Content-Lengths (any case) and a final 1xx are errors", () => {
+    expect(parse("Content-Type: text/plain\nTransfer-Encoding: chunked\n\n")).toEqual({ error: expect.stringContaining("Transfer-Encoding") });
+    expect(parse("content-length: 50\nContent-Length: 5\n\n")).toEqual({ error: expect.stringContaining("two different Content-Length") });
+    expect(parse("Content-Length: 5x\n\n")).toEqual({ error: expect.stringContaining("not a number") });
+    expect(parse("Status: 100 Continue\nContent-Type: text/plain\n\n")).toEqual({ error: expect.stringContaining("interim") });
+    expect(parse("HTTP/1.1 101 Switching Protocols\n\n", true)).toEqual({ error: expect.stringContaining("interim") });
+    // The same length twice is only a repeat: one is kept.
+    expect(head("Content-Length: 5\ncontent-length: 5\n\n").headers).toEqual([["Content-Length", "5"]]);
   });
 
   test("an incomplete block asks for more, even split inside CRLF", () => {

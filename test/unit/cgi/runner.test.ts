@@ -2,7 +2,7 @@
 // CGIHTTPServerTestCase cases of CPython's test_httpservers, RFC 3875 variables and httpoxy,
 // argv, runners, output parsing, streaming, timeouts, aborts, the concurrency limit, and a
 // 200 MiB output with the server's memory flat.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -17,6 +17,8 @@ import { groupMembers } from "../../helpers/processes.ts";
 const FIXTURES = join(ROOT, "test", "fixtures");
 const REAL_FIXTURES = realpathSync(FIXTURES);
 const HELLO = "Hello World\n";
+// The fixtures that are not executable run through --cgi-assign programs, as a user would set them.
+const ASSIGN = new Map([[".js", process.execPath], [".ts", process.execPath], [".py", "python3"], [".sh", "/bin/sh"]]);
 
 interface Running {
   server: HttpServer;
@@ -31,7 +33,7 @@ const servers: HttpServer[] = [];
 async function serve(root: string = FIXTURES, options: Omit<CgiOptions, "fallback"> = {}): Promise<Running> {
   let text = "";
   const sink = { write: (chunk: string) => ((text += chunk), true) };
-  const app = cgiHttpApp(root, { directories: ["/cgi-bin", "/htbin", "/sub/dir/cgi-bin"], ...options });
+  const app = cgiHttpApp(root, { directories: ["/cgi-bin", "/htbin", "/sub/dir/cgi-bin"], assign: ASSIGN, ...options });
   const server = await makeServer("127.0.0.1", 0, validator(app), { log: sink, errors: sink });
   servers.push(server);
   void server.serveForever();
@@ -202,7 +204,7 @@ describe("RFC 3875 meta-variables", () => {
     process.env.GW_TEST_SECRET = "do-not-leak";
     try {
       // The runner copies what it passes on when it is made, so this app sees the variable.
-      const app = cgiApp(FIXTURES);
+      const app = cgiApp(FIXTURES, { assign: ASSIGN });
       const result = await runInMemory(app, { PATH_INFO: "/cgi-bin/env.js", SCRIPT_NAME: "", REQUEST_METHOD: "GET" });
       const { env } = JSON.parse(result.body.toString()) as { env: Record<string, string> };
       expect(env.GW_TEST_SECRET).toBeUndefined();
@@ -255,10 +257,17 @@ describe("how scripts run", () => {
     write("cgi-bin/noshebang.py", "print('Content-Type: text/plain')\nprint()\nprint('python by extension')\n", 0o755);
     write("cgi-bin/noshebang.bin", "echo 'Content-Type: text/plain'; echo; echo 'a shell ran me'\n", 0o755);
     write("cgi-bin/notes.txt", "just text\n", 0o644);
-    write("htbin/hi.sh", "printf 'Content-Type: text/plain\\n\\nhtbin\\n'\n", 0o644);
+    write("htbin/hi.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhtbin\\n'\n", 0o755);
+    write("cgi-bin/plain.sh", "printf 'Content-Type: text/plain\\n\\nran\\n' > ran.txt\n", 0o644);
     write("outside/evil.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nescaped\\n'\n", 0o755);
     symlinkSync(join(dir, "outside", "evil.sh"), join(dir, "www", "cgi-bin", "link-out.sh"));
-    other = await serve(join(dir, "www"), { directories: ["/cgi-bin", "/htbin"] });
+    write("cgi-bin/secret.sh", "#!/bin/sh\n# SOURCE-MARKER-5e1f\nprintf 'Content-Type: text/plain\\n\\nran secret\\n'\n", 0o755);
+    write("cgi-bin/framing.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\ncontent-length: 50\\nContent-Length: 5\\n\\nhello'\n", 0o755);
+    write("cgi-bin/interim.sh", "#!/bin/sh\nprintf 'Status: 100 Continue\\n\\n'\n", 0o755);
+    write("cgi-bin/chunks.sh", "#!/bin/sh\nprintf 'Transfer-Encoding: chunked\\nContent-Type: text/plain\\n\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n'\n", 0o755);
+    // An alias of the CGI folder, as `ln -s cgi-bin scripts` makes it.
+    symlinkSync("cgi-bin", join(dir, "www", "scripts"));
+    other = await serve(join(dir, "www"), { directories: ["/cgi-bin", "/htbin"], assign: new Map() });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -273,8 +282,12 @@ describe("how scripts run", () => {
     expect([response.status, response.body.toString().slice(0, body.length)]).toEqual([status, body]);
   });
 
-  test("an executable without #! runs by its extension, never through /bin/sh", async () => {
-    expect((await other.get("/cgi-bin/noshebang.py")).body.toString()).toBe("python by extension\n");
+  test("only executable scripts run: no execute bit or no #! is a 403 and nothing runs, never through /bin/sh", async () => {
+    const plain = await other.get("/cgi-bin/plain.sh");
+    expect([plain.status, plain.body.toString()]).toEqual([403, expect.stringContaining("is not executable")]);
+    expect(existsSync(join(dir, "www", "cgi-bin", "ran.txt"))).toBe(false);
+    const noShebang = await other.get("/cgi-bin/noshebang.py");
+    expect([noShebang.status, noShebang.body.toString()]).toEqual([403, expect.stringContaining("has no #! line")]);
     const binary = await other.get("/cgi-bin/noshebang.bin");
     expect([binary.status, binary.body.toString()]).toEqual([403, expect.not.stringContaining("a shell ran me")]);
   });
@@ -309,15 +322,53 @@ describe("how scripts run", () => {
     }
   });
 
+  test("an alias or a case variant of a CGI folder never shows a script's source, lists or range-reads it", async () => {
+    const targets = [
+      "/scripts/secret.sh", "/scripts/./secret.sh", "/scripts%2fsecret.sh", "/cgi-bin/../scripts/secret.sh", "/sub/../scripts/secret.sh",
+      "/scripts/", "/scripts", "/SCRIPTS/secret.sh", "/CGI-BIN/secret.sh", "/Cgi-Bin/secret.sh", "/cgi-BIN/secret.sh", "/%63gi-bin/secret.sh",
+    ];
+    for (const target of targets) {
+      for (const extra of ["", "Range: bytes=0-20\r\n"]) {
+        const raw = (await rawExchange(other.server.url, `GET ${target} HTTP/1.0\r\n${extra}\r\n`)).toString("latin1");
+        expect([target, extra, raw.includes("SOURCE-MARKER"), raw.includes("secret.sh\"")]).toEqual([target, extra, false, false]);
+      }
+    }
+    // Through the alias the script runs as a script, decided on its real path.
+    expect((await other.get("/scripts/secret.sh")).body.toString()).toBe("ran secret\n");
+  });
+
+  test("output that would break HTTP framing is a 502: two Content-Lengths, a final 1xx, a script's own Transfer-Encoding", async () => {
+    for (const name of ["framing.sh", "interim.sh", "chunks.sh"]) {
+      const response = await other.get(`/cgi-bin/${name}`);
+      expect([name, response.status]).toEqual([name, 502]);
+    }
+    expect(other.log()).toContain("two different Content-Length");
+  });
+
+  test("slow uploads do not hold script slots: two stalled bodies, and a third request still runs at once", async () => {
+    const limited = await serve(join(dir, "www"), { directories: ["/cgi-bin"], assign: new Map(), maxRunning: 2 });
+    const stalled = await Promise.all([1, 2].map(() => RawConnection.open(limited.server.url)));
+    try {
+      for (const connection of stalled) connection.send("POST /cgi-bin/secret.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nab");
+      await sleep(200);
+      const started = Date.now();
+      const third = await limited.get("/cgi-bin/secret.sh");
+      expect([third.body.toString(), Date.now() - started < 2_000]).toEqual(["ran secret\n", true]);
+    } finally {
+      for (const connection of stalled) connection.close();
+    }
+  });
+
   test("POST to anything but a script is a 501, as in http.server", async () => {
     const response = await main.get("/cgi-bin%2f..%2fapps/", { method: "POST", body: "x" });
     expect(response.status).toBe(501);
     expect((await main.get("/apps/", { method: "POST", body: "x" })).status).toBe(501);
   });
 
-  test("a chunked upload without a length is a 411", async () => {
-    const response = await main.get("/cgi-bin/echo.sh", { method: "POST", headers: { "Transfer-Encoding": "chunked" }, body: "abc" });
-    expect(response.status).toBe(411);
+  test("a chunked upload reaches the script whole, with its CONTENT_LENGTH", async () => {
+    const response = await main.get("/cgi-bin/env.js", { method: "POST", headers: { "Transfer-Encoding": "chunked" }, body: "abc" });
+    const { env, stdin } = JSON.parse(response.body.toString()) as { env: Record<string, string>; stdin: string };
+    expect([response.status, env.CONTENT_LENGTH, env.HTTP_TRANSFER_ENCODING, stdin]).toEqual([200, "3", undefined, "abc"]);
   });
 });
 

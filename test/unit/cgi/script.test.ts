@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { chooseLaunch, INHERITED_ENV, scriptEnv, searchArguments } from "../../../src/cgi/script.ts";
+import { chooseLaunch, INHERITED_ENV, parseAssign, scriptEnv, searchArguments } from "../../../src/cgi/script.ts";
 import { setupTestingDefaults } from "../../../src/core/util.ts";
 
 describe("searchArguments", () => {
@@ -64,11 +64,22 @@ describe("chooseLaunch", () => {
     expect(await chooseLaunch(path, 0o100755)).toEqual({ command: path, args: [] });
   });
 
-  test("by extension otherwise; unknown and not executable: nothing", async () => {
-    expect(await chooseLaunch(file("b.py", "print()", 0o644), 0o100644)).toEqual({ command: "python3", args: ["-u", join(dir, "b.py")] });
-    expect((await chooseLaunch(file("c.ts", "1", 0o644), 0o100644))?.command).toBe(process.execPath);
-    expect(await chooseLaunch(file("d.sh", "echo", 0o644), 0o100644)).toEqual({ command: "/bin/sh", args: [join(dir, "d.sh")] });
+  test("not executable, or executable without #! or ELF: nothing, whatever the extension", async () => {
+    expect(await chooseLaunch(file("b.py", "print()", 0o644), 0o100644)).toBeUndefined();
+    expect(await chooseLaunch(file("c.ts", "1", 0o644), 0o100644)).toBeUndefined();
+    expect(await chooseLaunch(file("d.sh", "echo", 0o644), 0o100644)).toBeUndefined();
     expect(await chooseLaunch(file("e.txt", "x", 0o644), 0o100644)).toBeUndefined();
     expect(await chooseLaunch(file("f.bin", "echo shell", 0o755), 0o100755)).toBeUndefined();
+    expect(await chooseLaunch(file("g.py", "print()", 0o755), 0o100755)).toBeUndefined();
+  });
+
+  test("--cgi-assign: an assigned extension runs through its program, with or without the execute bit", async () => {
+    const assign = parseAssign([".py=python3", "ts=/usr/local/bin/node", ".SH=/bin/sh"]);
+    expect(await chooseLaunch(file("h.py", "print()", 0o644), 0o100644, assign)).toEqual({ command: "python3", args: [join(dir, "h.py")] });
+    expect(await chooseLaunch(file("i.TS", "1", 0o755), 0o100755, assign)).toEqual({ command: "/usr/local/bin/node", args: [join(dir, "i.TS")] });
+    expect(await chooseLaunch(file("j.sh", "echo", 0o644), 0o100644, assign)).toEqual({ command: "/bin/sh", args: [join(dir, "j.sh")] });
+    expect(await chooseLaunch(file("k.txt", "x", 0o644), 0o100644, assign)).toBeUndefined();
+    expect(() => parseAssign(["py"])).toThrow("EXT=PROGRAM");
+    expect(() => parseAssign([".py="])).toThrow("EXT=PROGRAM");
   });
 });

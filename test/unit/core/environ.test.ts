@@ -1,6 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, test } from "vitest";
-import { decodePath, environFromCgi, environFromRequest, makeServerInfo, type ServerInfo } from "../../../src/core/environ.ts";
+import { execFileSync } from "node:child_process";
+import {
+  MAX_MEMO_ENTRIES, MAX_MEMO_KEY, decodePath, environFromCgi, environFromRequest, headerKey, headerMemoSize, makeServerInfo, resetMemos,
+  type ServerInfo,
+} from "../../../src/core/environ.ts";
 import { BodyInput, ErrorOutput } from "../../../src/core/input.ts";
 import { fileWrapper } from "../../../src/core/util.ts";
 import { validator } from "../../../src/core/validate.ts";
@@ -315,5 +319,66 @@ describe("environFromCgi", () => {
       return [];
     }, { onWarning: (message) => { throw new Error(message); } });
     expect(() => app(environ, () => () => Promise.resolve())).not.toThrow();
+  });
+});
+
+describe("the header-name memo (#16)", () => {
+  const serverInfo = makeServerInfo("localhost", 8000, { write: () => true });
+  const environOf = (rawHeaders: string[]): Environ => environFromRequest({ url: "/", method: "GET", httpVersion: "1.1", rawHeaders, socket: { remoteAddress: "127.0.0.1", remotePort: 1 } } as unknown as IncomingMessage, serverInfo);
+
+  test("long names are never kept, and a full memo starts over so ordinary names are cached again", () => {
+    resetMemos();
+    environOf(["Host", "h", "Accept", "*/*"]);
+    expect(headerMemoSize()).toEqual({ names: 2, keys: 4 });
+    const long = "X-" + "a".repeat(MAX_MEMO_KEY);
+    expect(environOf([long, "1"])[headerKey(long)!]).toBe("1");
+    expect(headerMemoSize().names).toBe(2);
+    for (let i = 0; i < MAX_MEMO_ENTRIES + 10; i++) environOf([`X-Unique-${i}`, "v"]);
+    // Full after MAX_MEMO_ENTRIES names; it started over once and holds what came since.
+    expect(headerMemoSize().names).toBeLessThanOrEqual(MAX_MEMO_ENTRIES);
+    environOf(["Host", "h"]);
+    const { names } = headerMemoSize();
+    environOf(["Host", "h"]);
+    expect(headerMemoSize().names).toBe(names);
+    expect(environOf(["Host", "a", "host", "b", "Accept", "x"])).toMatchObject({ HTTP_HOST: "a,b", HTTP_ACCEPT: "x" });
+  });
+
+  test("1,100 unique 60 KB header names leave no large retained heap (measured after GC in a child)", () => {
+    const script = `
+      import { environFromRequest, headerKey, makeServerInfo } from ${JSON.stringify(new URL("../../../src/core/environ.ts", import.meta.url).href)};
+      const info = makeServerInfo("localhost", 8000, { write: () => true });
+      const socket = { remoteAddress: "127.0.0.1", remotePort: 1 };
+      const used = () => { globalThis.gc(); globalThis.gc(); return process.memoryUsage().heapUsed; };
+      const before = used();
+      for (let i = 0; i < 1100; i++) {
+        const name = "X-" + String(i).padStart(5, "0") + "y".repeat(60_000);
+        environFromRequest({ url: "/", method: "GET", httpVersion: "1.1", rawHeaders: [name, "v", "Host", "h"], socket }, info);
+        headerKey(name.toLowerCase());
+      }
+      process.stdout.write(String(Math.round((used() - before) / 1e6)));
+    `;
+    const output = execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    // Before the bound, the memo held about 90 MB here (names, and their HTTP_ keys).
+    expect(Number(output)).toBeLessThan(5);
+  });
+});
+
+describe("underscore header names", () => {
+  const spoofed = ["X-Forwarded-For", "1.2.3.4", "X_Forwarded_For", "6.6.6.6", "Remote_User", "admin", "x_forwarded_for", "7.7.7.7"];
+
+  test("are dropped by default: the dashed header alone arrives, whatever the order", () => {
+    for (const rawHeaders of [spoofed, [...spoofed.slice(2), ...spoofed.slice(0, 2)]]) {
+      const environ = environFromRequest(fakeRequest({ rawHeaders }), server());
+      expect([environ.HTTP_X_FORWARDED_FOR, environ.HTTP_REMOTE_USER]).toEqual(["1.2.3.4", undefined]);
+    }
+  });
+
+  test("are kept, joined in arrival order, when the server keeps them", () => {
+    const info = { ...server(), keepUnderscoreHeaders: true };
+    for (let round = 0; round < 2; round++) {
+      const environ = environFromRequest(fakeRequest({ rawHeaders: [...spoofed.slice(2, 4), ...spoofed.slice(0, 2)] }), info);
+      expect(environ.HTTP_X_FORWARDED_FOR).toBe("6.6.6.6,1.2.3.4");
+    }
+    expect(environFromRequest(fakeRequest({ rawHeaders: spoofed }), info).HTTP_REMOTE_USER).toBe("admin");
   });
 });

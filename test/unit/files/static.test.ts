@@ -428,3 +428,26 @@ describe("staticApp itself", () => {
     expect((await runInMemory(app, { PATH_INFO: "/o\u00e9.txt", SCRIPT_NAME: "" })).head).toMatch(/^Status: 404 /);
   });
 });
+
+describe("big listings", () => {
+  test("50 concurrent listings of a 20,000-entry folder leave a small file fast; a change is listed at once", { timeout: 60_000 }, async () => {
+    const big = join(root, "big");
+    mkdirSync(big);
+    for (let i = 0; i < 20_000; i++) writeFileSync(join(big, `entry-${i}.txt`), "");
+    try {
+      const listings = Array.from({ length: 50 }, () => sendRequest(server.url, "/big/", { timeout: 30_000 }));
+      await sleep(20);
+      const started = Date.now();
+      const small = await get("/test");
+      const smallMs = Date.now() - started;
+      const pages = await Promise.all(listings);
+      expect([small.body.toString(), pages.every((page) => page.status === 200 && page.body.includes("entry-19999.txt"))]).toEqual([DATA, true]);
+      // Before the cache each listing rendered the whole folder again: the small file waited seconds.
+      expect(smallMs).toBeLessThan(500);
+      writeFileSync(join(big, "new-entry.txt"), "");
+      expect((await get("/big/")).body.toString()).toContain("new-entry.txt");
+    } finally {
+      rmSync(big, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // by position) must never let a bad value through or lose a repeated header.
 import type { IncomingMessage } from "node:http";
 import { describe, expect, test } from "vitest";
-import { environFromRequest, headerKey, makeServerInfo } from "../../../src/core/environ.ts";
+import { MAX_MEMO_ENTRIES, environFromRequest, headerKey, headerMemoSize, makeServerInfo, resetMemos } from "../../../src/core/environ.ts";
 import type { App, HeaderPair } from "../../../src/core/types.ts";
 import { runInMemory } from "../../helpers/memory.ts";
 
@@ -47,6 +47,21 @@ describe("environ header keys across requests", () => {
     expect(environ.CONTENT_LENGTH).toBe("3");
     expect("HTTP_ACCEPT" in environ).toBe(false);
     expect("HTTP_CONTENT_LENGTH" in environ).toBe(false);
+  });
+
+  test("a repeated header is joined across the memo starting over, within a request and after it (#16)", () => {
+    resetMemos();
+    const flood = Array.from({ length: MAX_MEMO_ENTRIES + 100 }, (_, i) => [`X-Flood-${i}`, "f"]).flat();
+    const environ = environOf(["X-A", "1", "Host", "h", ...flood, "x-a", "2", "HOST", "i"]);
+    expect([environ.HTTP_X_A, environ.HTTP_HOST, environ["HTTP_X_FLOOD_1099"]]).toEqual(["1,2", "h,i", "f"]);
+    // The memo filled up during that request and starts over before the next one.
+    expect(headerMemoSize().names).toBe(MAX_MEMO_ENTRIES);
+    const next = environOf(["X-A", "3", "Host", "h", "x-a", "4"]);
+    expect(headerMemoSize().names).toBe(3);
+    expect([next.HTTP_X_A, next.HTTP_HOST]).toEqual(["3,4", "h"]);
+    // Same names at the same positions (the positional cache), then again in another order.
+    expect(environOf(["X-A", "5", "Host", "h", "x-a", "6"]).HTTP_X_A).toBe("5,6");
+    expect(environOf(["x-a", "7", "X-A", "8", "Host", "h"]).HTTP_X_A).toBe("7,8");
   });
 
   test("headerKey keeps its answers", () => {

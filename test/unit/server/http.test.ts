@@ -12,7 +12,7 @@ import {
   throwsAfterFirstChunk, throwsBeforeStart,
 } from "../../helpers/apps.ts";
 import { recordingSink } from "../../helpers/gateways.ts";
-import { RawConnection, WAIT_MS, rawExchange, sendRequest, sleep, waitUntil } from "../../helpers/http-client.ts";
+import { RawConnection, WAIT_MS, header, rawExchange, sendRequest, sleep, waitUntil } from "../../helpers/http-client.ts";
 
 const servers: HttpServer[] = [];
 const cleanups: (() => void)[] = [];
@@ -188,6 +188,40 @@ describe("handleRequest", () => {
     expect(isAnswered).toBe(false);
     await within(server.handleRequest(), WAIT_MS, "handleRequest() to resolve");
     expect((await waiting).body.toString()).toBe(HELLO);
+  });
+});
+
+describe("drain", () => {
+  test("an idle kept-alive connection is still served, with Connection: close, and drain resolves after it", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const connection = await RawConnection.open(server.url);
+    cleanups.push(() => connection.close());
+    connection.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    expect(header(await connection.readResponse(), "connection")).not.toBe("close");
+
+    let isDrained = false;
+    const drained = server.drain(5_000, 2_000).then(() => (isDrained = true));
+    await sleep(100);
+    connection.send("GET /again HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const again = await connection.readResponse();
+    expect([again.status, header(again, "connection")]).toEqual([200, "close"]);
+    await connection.waitForClose();
+    await within(drained, 3_000, "drain() to resolve once the connection closed");
+    expect(isDrained).toBe(true);
+  });
+
+  test("a connection left idle is closed after the grace period", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const connection = await RawConnection.open(server.url);
+    cleanups.push(() => connection.close());
+    connection.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    await connection.readResponse();
+    const began = Date.now();
+    await within(server.drain(5_000, 300), 3_000, "drain() to resolve");
+    await connection.waitForClose();
+    expect(Date.now() - began).toBeGreaterThanOrEqual(250);
   });
 });
 
@@ -381,6 +415,22 @@ describe("requests node's parser refuses", () => {
     expect(parseRaw(await rawExchange(server.url, longHeaders)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
     // A 20 KB URL, longer than node's default head limit, is served.
     expect((await sendRequest(server.url, `/${"u".repeat(20000)}`)).status).toBe(200);
+  });
+
+  test("too many header fields get 431, never 414 (#16): over 64 KiB of them, or over Python's 100", async () => {
+    const server = await start(hello);
+    void server.serveForever();
+    const fields = (count: number): string => Array.from({ length: count }, (_, i) => `X-Field-${i}: v\r\n`).join("");
+    // 8,000 short fields: the head overflows while the request line is short and whole in the packet.
+    const flood = `GET / HTTP/1.1\r\nHost: h\r\n${fields(8000)}\r\n`;
+    expect(Buffer.byteLength(flood)).toBeGreaterThan(65536);
+    expect(parseRaw(await rawExchange(server.url, flood)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    // 101 fields fit in the head, but Python refuses more than 100; node would drop those past its cap unseen.
+    expect(parseRaw(await rawExchange(server.url, `GET / HTTP/1.1\r\n${fields(101)}Host: h\r\n\r\n`)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    const hundred = parseRaw(await rawExchange(server.url, `GET / HTTP/1.1\r\nHost: h\r\n${fields(98)}Connection: close\r\n\r\n`));
+    expect(hundred.statusLine).toBe("HTTP/1.1 200 OK");
+    // A refused lenient head (a lone LF) counts its fields the same way.
+    expect(parseRaw(await rawExchange(server.url, `GET / HTTP/1.0\n${fields(101).replaceAll("\r\n", "\n")}\n`)).statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
   });
 });
 

@@ -66,3 +66,9 @@ describe("readLenientHead", () => {
     expect(read("GET / HTTP/1.0\nHost: a\n")).toBeUndefined();
   });
 });
+
+test("more than 100 header fields is a 431, as in Python (#16)", () => {
+  const fields = (count: number): string => Array.from({ length: count }, (_, i) => `X-${i}: v\n`).join("");
+  expect(readLenientHead(Buffer.from(`GET / HTTP/1.0\n${fields(101)}\n`, "latin1"))).toMatchObject({ status: 431 });
+  expect(readLenientHead(Buffer.from(`GET / HTTP/1.0\n${fields(100)}\n`, "latin1"))).toMatchObject({ method: "GET" });
+});

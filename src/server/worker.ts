@@ -1,0 +1,203 @@
+// One worker process under the supervisor (server/workers.ts): runs a front (HTTP now; FastCGI
+// and SCGI plug in the same way) on the socket the supervisor shares through node:cluster, beats
+// a heartbeat over IPC, and drains when told to: gunicorn's worker half of the arbiter.
+import { fstatSync } from "node:fs";
+import type { App } from "../core/types.ts";
+import type { TextSink } from "../core/input.ts";
+
+/** Where a worker listens: the supervisor's shared host and port, or an inherited descriptor (fd 0). */
+export type ListenTarget = { host: string; port: number } | { fd: number };
+
+/** What the supervisor tells each worker to run (JSON, through the environment). */
+export interface WorkerSetup {
+  /** Which front serves the socket: a key of the fronts given to runWorker. */
+  front: string;
+  listen: ListenTarget;
+  /** path[:export] of the user's module. */
+  app: string;
+  cwd: string;
+  isQuiet: boolean;
+  /** gw.multiprocess: true when more than one worker serves. */
+  isMultiprocess: boolean;
+  /** Requests after which the worker asks to be replaced; 0 for never. */
+  maxRequests: number;
+  /** Milliseconds between heartbeats. */
+  heartbeat: number;
+}
+
+/** A front a worker runs: binds through the supervisor, serves, drains. */
+export interface RunningFront {
+  /** The bound port (0 on a descriptor). */
+  readonly port: number;
+  /** Stops accepting, finishes open requests, closes every connection by `timeout` ms; resolves when done. */
+  drain(timeout: number): Promise<void>;
+}
+
+/** Hooks a front calls so the worker can count and report its requests. */
+export interface FrontHooks {
+  /** Access-log sink (null with --quiet): one write per line group, whole lines only. */
+  log: TextSink | null;
+  errors: TextSink;
+  /** Called once a request is done. */
+  onRequestDone: () => void;
+}
+
+/** Starts a front for `app` on `target`. */
+export type StartFront = (app: App, target: ListenTarget, hooks: FrontHooks) => Promise<RunningFront>;
+
+/** Messages a worker sends its supervisor. */
+export type WorkerMessage =
+  | { gw: "ready"; port: number; rss: number }
+  | { gw: "failed"; message: string; detail: string; isUserError: boolean }
+  | { gw: "beat"; served: number }
+  | { gw: "retire" };
+
+/** Messages the supervisor sends a worker. */
+export type SupervisorMessage = { gw: "drain"; timeout: number };
+
+/** The environment variable that carries a worker's setup. */
+export const SETUP_VARIABLE = "GW_WORKER_SETUP";
+
+/** Reads this worker's setup from its environment. */
+export function workerSetup(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
+  const text = env[SETUP_VARIABLE];
+  if (text === undefined) throw new Error(`${SETUP_VARIABLE} is not set: this module runs only as a gw worker`);
+  return JSON.parse(text) as WorkerSetup;
+}
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+/** Tells the supervisor the app did not load (or bind), then exits 1. */
+export function failWorker(error: unknown): void {
+  const failure = error instanceof Error ? error : new Error(String(error));
+  const cause = failure.cause instanceof Error ? failure.cause : failure;
+  const message: WorkerMessage = { gw: "failed", message: failure.message, detail: cause.stack ?? cause.message, isUserError: failure.name === "UserError" };
+  if (process.send === undefined) process.exit(1);
+  process.send(message, () => process.exit(1));
+}
+
+/**
+ * Writes access-log text to a pipe-safe sink: each write holds whole lines and at most PIPE_BUF
+ * bytes, which POSIX makes atomic, so lines of several workers on one stderr never tear.
+ */
+export function wholeLines(sink: TextSink, limit = 4096): TextSink {
+  return {
+    write(text: string): unknown {
+      if (text.length <= limit / 4 || Buffer.byteLength(text) <= limit) return sink.write(text);
+      let start = 0;
+      while (start < text.length) {
+        let end = start;
+        let bytes = 0;
+        for (let next = text.indexOf("\n", end) + 1; next > 0; next = text.indexOf("\n", end) + 1) {
+          const size = Buffer.byteLength(text.slice(end, next));
+          if (end > start && bytes + size > limit) break;
+          bytes += size;
+          end = next;
+        }
+        if (end === start) end = text.length;
+        sink.write(text.slice(start, end));
+        start = end;
+      }
+      return true;
+    },
+  };
+}
+
+/** Serves `app` with the named front until the supervisor says drain (or goes away); never returns early. */
+export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<string, StartFront>): Promise<void> {
+  const start = fronts[setup.front];
+  if (start === undefined) throw new Error(`no front named ${setup.front}`);
+  const served = watched(setup.isMultiprocess ? multiprocess(app) : app);
+  let count = 0;
+  let hasRetired = false;
+  const hooks: FrontHooks = {
+    log: setup.isQuiet ? null : wholeLines(process.stderr),
+    errors: process.stderr,
+    onRequestDone: () => {
+      count++;
+      if (setup.maxRequests > 0 && count >= setup.maxRequests && !hasRetired) {
+        hasRetired = true;
+        send({ gw: "retire" });
+      }
+    },
+  };
+  const front = await start(served, setup.listen, hooks);
+  const beat = setInterval(() => send({ gw: "beat", served: count }), setup.heartbeat);
+  let draining: Promise<void> | undefined;
+  const drain = (timeout: number): Promise<void> => {
+    // Access-log lines wait for the next turn of the loop; stderr on a pipe or file is written
+    // synchronously, so once they are out the process may end, whatever handles the app holds.
+    draining ??= front.drain(timeout).then(() => {
+      clearInterval(beat);
+      setImmediate(() => process.exit(0));
+    });
+    return draining;
+  };
+  process.on("message", (message: SupervisorMessage | { cmd?: string }) => {
+    if ((message as SupervisorMessage).gw === "drain") void drain((message as SupervisorMessage).timeout);
+  });
+  // The supervisor's own handling of SIGINT/SIGTERM reaches a worker as a drain message; a Ctrl+C
+  // on the terminal signals the whole group, so the worker ignores the signal itself.
+  process.on("SIGINT", () => {});
+  process.on("SIGTERM", () => void drain(30_000));
+  send({ gw: "ready", port: front.port, rss: process.memoryUsage.rss() });
+}
+
+/** The descriptor on which a worker reports the request its blocked event loop is serving. */
+export const STALL_FD = 4;
+
+// The watchdog runs in a thread of its own, so it still runs while the app blocks the main
+// thread: it sees the tick stop and writes the request line the app last started to STALL_FD.
+const WATCHDOG = `
+const { workerData } = require("node:worker_threads");
+const { writeSync } = require("node:fs");
+const state = new Int32Array(workerData.buffer, 0, 2);
+const bytes = new Uint8Array(workerData.buffer, 8);
+let last = -1, since = Date.now(), isReported = false;
+setInterval(() => {
+  const tick = Atomics.load(state, 0);
+  if (tick !== last) { last = tick; since = Date.now(); isReported = false; return; }
+  if (isReported || Date.now() - since < workerData.after) return;
+  isReported = true;
+  try { writeSync(workerData.fd, Buffer.from(bytes.slice(0, Atomics.load(state, 1))).toString() + "\\n"); } catch {}
+}, 50);
+`;
+const LINE_BYTES = 1024;
+
+/**
+ * The app, recording each request line where the watchdog thread can read it, so the supervisor
+ * can say what a blocked worker was serving. Without STALL_FD (not under a supervisor) it is `app`.
+ */
+function watched(app: App): App {
+  let isPipe = false;
+  try {
+    // node makes a child's extra "pipe" a UNIX socket pair.
+    const stat = fstatSync(STALL_FD);
+    isPipe = stat.isSocket() || stat.isFIFO();
+  } catch {
+    return app;
+  }
+  if (!isPipe) return app;
+  const buffer = new SharedArrayBuffer(8 + LINE_BYTES);
+  const state = new Int32Array(buffer, 0, 2);
+  const bytes = new Uint8Array(buffer, 8);
+  const { Worker } = process.getBuiltinModule("node:worker_threads") as typeof import("node:worker_threads");
+  new Worker(WATCHDOG, { eval: true, workerData: { buffer, fd: STALL_FD, after: 200 } }).unref();
+  setInterval(() => Atomics.add(state, 0, 1), 25).unref();
+  const encoder = new TextEncoder();
+  return (environ, startResponse) => {
+    const line = `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} ${environ.SERVER_PROTOCOL}`;
+    Atomics.store(state, 1, encoder.encodeInto(line, bytes).written);
+    return app(environ, startResponse);
+  };
+}
+
+/** The app with gw.multiprocess set true, for a worker that is one of several. */
+function multiprocess(app: App): App {
+  return (environ, startResponse) => {
+    environ["gw.multiprocess"] = true;
+    return app(environ, startResponse);
+  };
+}

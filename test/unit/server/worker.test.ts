@@ -1,0 +1,46 @@
+// The pure parts of a worker: access-log text cut into pipe-atomic writes of whole lines, and the setup it reads.
+import { describe, expect, test } from "vitest";
+import { SETUP_VARIABLE, wholeLines, workerSetup } from "../../../src/server/worker.ts";
+
+function recorder(): { writes: string[]; sink: { write(text: string): boolean } } {
+  const writes: string[] = [];
+  return { writes, sink: { write: (text: string) => writes.push(text) > 0 } };
+}
+
+describe("wholeLines", () => {
+  test("a short batch is one write", () => {
+    const { writes, sink } = recorder();
+    wholeLines(sink).write("a\nb\n");
+    expect(writes).toEqual(["a\nb\n"]);
+  });
+
+  test("a long batch is cut at line ends into writes of at most the limit", () => {
+    const { writes, sink } = recorder();
+    const line = "x".repeat(99) + "\n";
+    wholeLines(sink, 1000).write(line.repeat(25));
+    expect(writes.join("")).toBe(line.repeat(25));
+    for (const write of writes) {
+      expect(Buffer.byteLength(write)).toBeLessThanOrEqual(1000);
+      expect(write.endsWith("\n")).toBe(true);
+    }
+    expect(writes).toHaveLength(3);
+  });
+
+  test("a single line longer than the limit still goes out whole, in one write", () => {
+    const { writes, sink } = recorder();
+    const long = "é".repeat(800) + "\n";
+    wholeLines(sink, 1000).write("a\n" + long + "b\n");
+    expect(writes).toEqual(["a\n", long, "b\n"]);
+  });
+});
+
+describe("workerSetup", () => {
+  test("reads the JSON the supervisor put in the environment", () => {
+    const setup = { front: "http", listen: { host: "127.0.0.1", port: 0 }, app: "app.ts", cwd: "/", isQuiet: true, isMultiprocess: true, maxRequests: 0, heartbeat: 1000 };
+    expect(workerSetup({ [SETUP_VARIABLE]: JSON.stringify(setup) })).toEqual(setup);
+  });
+
+  test("outside a worker it says so", () => {
+    expect(() => workerSetup({})).toThrow(/runs only as a gw worker/);
+  });
+});

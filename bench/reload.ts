@@ -3,7 +3,7 @@
 // next to `node --watch` on an equivalent plain node:http server, in the same run.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request, Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,13 @@ function gwApp(body: string): string {
   start("200 OK", [["Content-Type", "text/plain"]]);
   return [${JSON.stringify(body)}];
 };\n`;
+}
+
+function expressApp(body: string): string {
+  return `import express from "express";
+const app = express();
+app.get("/", (_req, res) => res.type("text").send(${JSON.stringify(body)}));
+export default app;\n`;
 }
 
 function plainApp(body: string): string {
@@ -137,6 +144,8 @@ async function coldStart(command: string[], env: NodeJS.ProcessEnv, pattern: Reg
 /** Runs the dev-server bench and returns its table rows. */
 export async function benchReload(options: { edits: number; reloads: number; coldRuns: number }): Promise<string[][]> {
   const dir = mkdtempSync(join(tmpdir(), "gw-reload-bench-"));
+  // The Express app imports gw's own devDependency.
+  symlinkSync(join(import.meta.dirname, "..", "node_modules"), join(dir, "node_modules"));
   try {
     const sides: Side[] = [
       {
@@ -147,6 +156,18 @@ export async function benchReload(options: { edits: number; reloads: number; col
         },
         async start() {
           const child = spawn(process.execPath, [GW_BIN, "serve", "app.ts", "--port", "0", "--quiet"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+          const line = await waitForLine(child, /^Serving HTTP on/);
+          return { child, port: Number(/ port (\d+) /.exec(line)![1]) };
+        },
+      },
+      {
+        name: "gw serve (Express app)",
+        file: join(dir, "express.mjs"),
+        write(version) {
+          writeFileSync(this.file, expressApp(`v${version}`));
+        },
+        async start() {
+          const child = spawn(process.execPath, [GW_BIN, "serve", "express.mjs", "--port", "0", "--quiet"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
           const line = await waitForLine(child, /^Serving HTTP on/);
           return { child, port: Number(/ port (\d+) /.exec(line)![1]) };
         },

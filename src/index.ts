@@ -17,6 +17,7 @@ export { CgiHandler, type CgiHandlerOptions } from "./gateway/cgi-handler.ts";
 export { NodeHandler, toNodeListener, type NodeListenerOptions, type NodeHandlerOptions } from "./adapters/node.ts";
 export { toFetchHandler, type FetchHandler, type FetchInfo, type FetchHandlerOptions, type FetchLike } from "./adapters/to-fetch.ts";
 export { fromFetchHandler } from "./adapters/from-fetch.ts";
+export { fromNodeListener, type NodeListener } from "./adapters/from-node.ts";
 export { makeServer, HttpServer, type ServerOptions } from "./server/http.ts";
 export { serveFastCgi, FastCgiServer, type FastCgiOptions } from "./server/fastcgi.ts";
 export { serveScgi, ScgiServer, type ScgiOptions } from "./server/scgi.ts";

@@ -6,7 +6,7 @@ import { runHandler } from "../gateway/run.ts";
 import { environFromRequest, makeServerInfo, type ServerInfo } from "../core/environ.ts";
 import type { TextSink } from "../core/input.ts";
 import { SERVER_SOFTWARE } from "../core/version.ts";
-import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 
 // An app's status is usually one literal, the same string every time: the reason phrase of the
 // last one is kept, and comparing costs less than slicing anew.
@@ -120,7 +120,7 @@ export interface NodeListenerOptions {
 }
 
 /** A gw app as a `(req, res)` listener for http.createServer, Express or any Connect-style stack. */
-export function toNodeListener(app: App, options: NodeListenerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function toNodeListener(app: AnyApp, options: NodeListenerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const sink = options.errors ?? process.stderr;
   const fixed: ServerInfo | undefined =
     options.serverName !== undefined && options.serverPort !== undefined

@@ -8,7 +8,7 @@ import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../core/i
 import { isHopByHop } from "../core/http-syntax.ts";
 import { fileWrapper, hostUri, requestUri } from "../core/util.ts";
 import { GW_VERSION, SERVER_SOFTWARE } from "../core/version.ts";
-import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
@@ -263,7 +263,7 @@ export class FetchResponseHandler extends BaseHandler {
  * request body is gw.input, the response body a ReadableStream that the app fills only as fast
  * as the client reads. `info` carries what the host knows (client address, HTTP version).
  */
-export function toFetchHandler(app: App, options: FetchHandlerOptions = {}): FetchHandler {
+export function toFetchHandler(app: AnyApp, options: FetchHandlerOptions = {}): FetchHandler {
   const errors = new ErrorOutput(options.errors ?? process.stderr);
   const limit = options.highWaterMark ?? BUFFER_LIMIT;
   const keepUnderscores = options.keepUnderscoreHeaders === true;

@@ -1,20 +1,21 @@
 // Path-prefix dispatch and middleware composition for gw apps: mount() is CherryPy's
 // WSGIPathInfoDispatcher, compose() stacks middleware around an app.
-import type { App } from "../core/types.ts";
+import type { App, AnyApp } from "../core/types.ts";
+import { callApp } from "../core/util.ts";
 
 /** A middleware: takes an app, returns the app that wraps it (docs/SPEC.md §10). */
 export type Middleware = (app: App) => App;
 
 /** The apps mount() dispatches to, by path prefix: an object or [prefix, app] pairs. */
-export type Mounts = Readonly<Record<string, App>> | Iterable<readonly [prefix: string, app: App]>;
+export type Mounts = Readonly<Record<string, AnyApp>> | Iterable<readonly [prefix: string, app: AnyApp]>;
 
 const NOT_FOUND_HEADERS: readonly (readonly [string, string])[] = [["Content-Type", "text/plain"], ["Content-Length", "0"]];
 
-function entriesOf(apps: Mounts): (readonly [string, App])[] {
+function entriesOf(apps: Mounts): (readonly [string, AnyApp])[] {
   if (typeof (apps as Partial<Iterable<unknown>>)[Symbol.iterator] === "function") {
-    return [...(apps as Iterable<readonly [string, App]>)];
+    return [...(apps as Iterable<readonly [string, AnyApp]>)];
   }
-  return Object.entries(apps as Record<string, App>);
+  return Object.entries(apps as Record<string, AnyApp>);
 }
 
 /**
@@ -24,7 +25,7 @@ function entriesOf(apps: Mounts): (readonly [string, App])[] {
  * No match is a 404 with an empty body.
  */
 export function mount(apps: Mounts): App {
-  const table = entriesOf(apps).map(([prefix, app]): [string, App] => {
+  const table = entriesOf(apps).map(([prefix, app]): [string, AnyApp] => {
     if (typeof prefix !== "string" || (prefix !== "" && !prefix.startsWith("/"))) {
       throw new TypeError(`mount prefix ${JSON.stringify(prefix)} must be "" or start with "/"`);
     }
@@ -41,7 +42,7 @@ export function mount(apps: Mounts): App {
         const inner = { ...environ };
         inner.SCRIPT_NAME = environ.SCRIPT_NAME + prefix;
         inner.PATH_INFO = path.slice(prefix.length);
-        return app(inner, startResponse);
+        return callApp(app, inner, startResponse);
       }
     }
     startResponse("404 Not Found", NOT_FOUND_HEADERS.map(([name, value]) => [name, value]));

@@ -2,7 +2,7 @@
 // when a web server spawned gw), the app or folder to serve, the ready line and a graceful stop.
 import type { Server } from "node:net";
 import { UserError } from "../core/errors.ts";
-import type { App } from "../core/types.ts";
+import type { AnyApp, App } from "../core/types.ts";
 import type { ListenTarget } from "../server/listen.ts";
 import type { Io } from "./io.ts";
 import { folderApp, type FolderOptions } from "./serve.ts";
@@ -48,7 +48,7 @@ async function listenerFor(options: FrontOptions): Promise<{ listener: Server; t
 /** Serves until SIGINT or SIGTERM; resolves to the exit code. */
 export async function serveFront(protocol: FrontProtocol, options: FrontOptions, io: Io): Promise<number> {
   const pc = colorsFor(io);
-  let app: App;
+  let app: AnyApp;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
   let killAll = (): void => {};
   if (options.folder !== undefined) {

@@ -113,6 +113,20 @@ interface ServeCommandOptions {
   htpasswd?: string;
   headerUnderscores: string;
   static?: string[] | false;
+  gw?: boolean;
+  livereload?: boolean;
+  inspect?: true | number;
+  https?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  fetch?: boolean;
+  node?: boolean;
+}
+
+/** The env files of one `gw serve` call, in command-line order across both flags. */
+interface EnvFileList {
+  path: string;
+  isOptional: boolean;
 }
 
 function defaultPort(io: Io): number {
@@ -128,6 +142,12 @@ function defaultPort(io: Io): number {
 /** Runs gw with `argv` (without node and the script) and resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let result: Promise<number> = Promise.resolve(0);
+  // Both env-file flags fill one list, so "later files win" follows the command line's order.
+  const envFiles: EnvFileList[] = [];
+  const addEnvFile = (isOptional: boolean) => (path: string): EnvFileList[] => {
+    envFiles.push({ path, isOptional });
+    return envFiles;
+  };
   const program = new Command("gw")
     .description("Python's WSGI model for TypeScript: serve a gw app, the demo, or run an app as a CGI script.")
     .version(VERSION, "-V, --version")
@@ -147,6 +167,16 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
+    .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
+    .option("--fetch", "take the export as a Fetch handler (Request) => Response")
+    .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)")
+    .option("--https", "serve HTTPS with a self-signed certificate for localhost (made once, kept in ~/.cache/gw)")
+    .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM); needs --tls-key")
+    .option("--tls-key <file>", "the private key (PEM) for --tls-cert")
+    .option("--inspect [port]", "open the inspector on 127.0.0.1:PORT (default 9229); each reloaded app appears as a worker target", parsePort)
+    .option("--livereload", "HTML pages reload in the browser after each good reload")
+    .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
+    .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("--allowed-host <name>", "while reloading, also answer to this Host (repeatable; .name for subdomains, all for any)", collect)
     .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
     .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
@@ -181,6 +211,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
+      const kinds = (["gw", "fetch", "node"] as const).filter((kind) => options[kind] === true);
+      if (kinds.length > 1) throw new UserError(`choose one of --gw, --fetch and --node, not ${kinds.map((kind) => `--${kind}`).join(" and ")}`);
       if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
       if (options.workers !== undefined && options.watch !== undefined) {
         throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --watch");
@@ -188,6 +220,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
+          kind: kinds[0] ?? "auto",
+          shouldLiveReload: options.livereload === true,
+          inspectPort: options.inspect === undefined ? undefined : options.inspect === true ? 9229 : options.inspect,
+          tls: { isSelfSigned: options.https === true, certFile: options.tlsCert, keyFile: options.tlsKey },
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
@@ -201,6 +237,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           },
           watch: options.watch ?? [],
           shouldValidate: options.validate,
+          envFiles,
           allowedHosts: options.allowedHost ?? [],
           folder: isFolder
             ? {
@@ -234,12 +271,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app: undefined,
+          kind: "auto",
+          shouldLiveReload: false,
+          inspectPort: undefined,
+          tls: { isSelfSigned: false, certFile: undefined, keyFile: undefined },
           host: options.host,
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
           shouldReload: false,
           watch: [],
           shouldValidate: false,
+          envFiles: [],
           folder: undefined,
           auth: [],
           htpasswd: undefined,

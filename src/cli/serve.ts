@@ -1,8 +1,10 @@
 // `gw serve APP`, `gw serve --directory DIR [--cgi]` and `gw demo`: load the app (or hand it to the
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.ts";
+import { appFunction } from "../core/util.ts";
 import { fileURLToPath } from "node:url";
 import type { App } from "../core/types.ts";
 import type { Io } from "./io.ts";
@@ -12,12 +14,22 @@ import { accessLineDecorator, colorsFor } from "./style.ts";
 export interface ServeOptions {
   /** path[:export] of the user's module; undefined serves the demo app. */
   app: string | undefined;
+  /** How the export is taken: by the loader's rules, or forced by --gw, --fetch or --node. */
+  kind: "auto" | "gw" | "fetch" | "node";
+  /** --https (a cached self-signed certificate), or --tls-cert and --tls-key. */
+  tls: { isSelfSigned: boolean; certFile: string | undefined; keyFile: string | undefined };
+  /** --inspect[=PORT]: the inspector's port (0 picks one); undefined for none. */
+  inspectPort: number | undefined;
+  /** --livereload: HTML pages reload after each good reload (reload mode only). */
+  shouldLiveReload: boolean;
   host: string;
   port: number;
   isQuiet: boolean;
   shouldReload: boolean;
   watch: string[];
   shouldValidate: boolean;
+  /** --env-file and --env-file-if-exists, in command-line order. */
+  envFiles: { path: string; isOptional: boolean }[];
   /** Hosts the dev server answers besides local ones (--allowed-host); only with reload on. */
   allowedHosts?: string[];
   /** Serve a folder's files (and CGI scripts) instead of an app; set when there is no APP. */
@@ -174,6 +186,42 @@ export async function folderApp(folder: FolderOptions, io: Io): Promise<{ app: A
   return { app: scripts, killAll: () => scripts.killAll() };
 }
 
+/**
+ * Opens the inspector in this (the main) thread: the reload workers are worker threads, which a
+ * client that enables the NodeWorker domain (Chrome DevTools, VS Code) sees and attaches to, one
+ * new target per reload, all through this one port.
+ */
+async function openInspector(port: number, io: Io, pc: { dim(text: string): string }): Promise<void> {
+  const inspector = await import("node:inspector");
+  try {
+    inspector.open(port, "127.0.0.1", false);
+  } catch (error) {
+    throw new UserError(`cannot open the inspector on 127.0.0.1:${port}: ${(error as Error).message}; use --inspect=0 for a free port`, { cause: error });
+  }
+  io.stderr.write(pc.dim(`gw: inspector on ${inspector.url()} (chrome://inspect, or VS Code "attach" to 127.0.0.1:${new URL(inspector.url()!).port}); each reload is a new worker target`) + "\n");
+}
+
+/** The certificate and key to serve HTTPS with, or undefined for HTTP; mistakes are UserErrors. */
+async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string): string }): Promise<{ cert: string; key: string } | undefined> {
+  if (asked.certFile !== undefined || asked.keyFile !== undefined) {
+    if (asked.isSelfSigned) throw new UserError("use either --https or --tls-cert and --tls-key, not both");
+    if (asked.certFile === undefined || asked.keyFile === undefined) throw new UserError("--tls-cert and --tls-key go together");
+    const read = (flag: string, file: string): string => {
+      try {
+        return readFileSync(resolve(io.cwd, file), "utf8");
+      } catch (error) {
+        throw new UserError(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`, { cause: error });
+      }
+    };
+    return { cert: read("--tls-cert", asked.certFile), key: read("--tls-key", asked.keyFile) };
+  }
+  if (!asked.isSelfSigned) return undefined;
+  const { cacheFolder, localCertificate } = await import("../dev/certificate.ts");
+  const made = await localCertificate(cacheFolder(io.env));
+  io.stderr.write(pc.dim(`gw: HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1 ${made.isNew ? "made now in" : "from"} ${made.certFile}; trust it to silence browser warnings`) + "\n");
+  return { cert: made.cert, key: made.key };
+}
+
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   if (options.workers !== undefined && options.app !== undefined) {
@@ -184,7 +232,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     return serveWorkers(options.app, options, options.workers, io);
   }
   const pc = colorsFor(io);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
+  const tls = await tlsFor(options.tls, io, pc);
+  if (options.inspectPort !== undefined) await openInspector(options.inspectPort, io, pc);
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls };
   const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);
   // Authentication in front of everything, the static folders in front of the app (main thread).
   const withAuth = (app: App): App => auth(statics(app));
@@ -209,6 +259,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       port: options.port,
       cwd: io.cwd,
       watch: options.watch,
+      envFiles: options.envFiles,
+      kind: options.kind,
+      tls,
+      shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
       allowedHosts: options.allowedHosts,
       wrap: withAuth,
@@ -222,11 +276,16 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     close = () => reloader.close();
     closed = reloader.server.serveForever();
   } else {
+    if (options.envFiles.length > 0) {
+      // Without reload the app runs in this process: its variables go into this process.env.
+      const { envWithFiles, readEnvFiles } = await import("../dev/env-files.ts");
+      Object.assign(process.env, envWithFiles(process.env, readEnvFiles(options.envFiles, io.cwd)));
+    }
     const [{ makeServer }, app] = await Promise.all([
       import("../server/http.ts"),
       options.app === undefined
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
-        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd)).then((loaded) => loaded.app),
+        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => appFunction(loaded.app)),
     ]);
     const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
     io.stdout.write(server.readyLine + "\n");

@@ -32,10 +32,10 @@ export function formatAccessLine(remote: string, requestLine: string, status: nu
   return `${remote} - ${who} [${date}] "${escapeControl(requestLine)}" ${status} ${size}\n`;
 }
 
-/** The ready line: `Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...`. */
-export function readyLine(host: string, port: number): string {
+/** The ready line: `Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...` (HTTPS and https:// over TLS). */
+export function readyLine(host: string, port: number, scheme: "http" | "https" = "http"): string {
   const urlHost = host.includes(":") ? `[${host}]` : host;
-  return `Serving HTTP on ${host} port ${port} (http://${urlHost}:${port}/) ...`;
+  return `Serving ${scheme.toUpperCase()} on ${host} port ${port} (${scheme}://${urlHost}:${port}/) ...`;
 }
 
 /**

@@ -25,6 +25,15 @@ export type StartResponse = (status: string, headers: HeaderPair[], excInfo?: Ex
 /** A gw application: a function of the environ and startResponse that returns the body. */
 export type App = (environ: Environ, startResponse: StartResponse) => Body | Promise<Body>;
 
+/**
+ * A class application (PEP 3333): constructed with `new` per request, and the instance, an
+ * iterable or async iterable of chunks with an optional close(), is the body.
+ */
+export type AppClass = new (environ: Environ, startResponse: StartResponse) => Body;
+
+/** What a gateway runs: an app function or a class application. */
+export type AnyApp = App | AppClass;
+
 /** gw.input: the request body, read lazily. */
 export interface InputStream extends AsyncIterable<Uint8Array> {
   /** Up to `size` bytes (all that is left when omitted or negative); an empty array at the end. */

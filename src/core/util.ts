@@ -1,11 +1,11 @@
 // Environ helpers (URIs, path shifting, testing defaults), FileWrapper (port of wsgiref.util),
-// and the small helpers every layer shares (isThenable, escapeHtml).
+// and the small helpers every layer shares (isThenable, escapeHtml, callApp).
 import { close as closeFd, read as readFd } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { ErrorOutput, inputFromBytes } from "./input.ts";
 import { ProtocolError } from "./errors.ts";
 import { GW_VERSION } from "./version.ts";
-import type { Environ, FileLike, FileWrapperFactory } from "./types.ts";
+import type { App, AppClass, AnyApp, Body, Environ, FileLike, FileWrapperFactory, StartResponse } from "./types.ts";
 
 const AMP = 38, LT = 60, GT = 62, QUOT = 34, APOS = 39;
 const HAS_HTML_SPECIAL = /[&<>"']/;
@@ -47,6 +47,40 @@ function escapeFrom(text: string, start: number): string {
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") &&
     typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+const CLASS_SOURCE = /^class[\s{]/;
+// Whether each function seen is a class; weak, so reloaded apps are not kept alive.
+const classKinds = new WeakMap<Function, boolean>();
+// One-entry cache in front of the WeakMap: a server runs the same app on every request.
+let lastApp: Function | undefined;
+let lastIsClass = false;
+
+/**
+ * Whether `app` is a class application: JavaScript classes cannot be called without `new`, and
+ * only their source text tells them from functions; checked once per function.
+ */
+export function isAppClass(app: AnyApp): app is AppClass {
+  if (app === lastApp) return lastIsClass;
+  let isClass = classKinds.get(app);
+  if (isClass === undefined) {
+    isClass = CLASS_SOURCE.test(Function.prototype.toString.call(app));
+    classKinds.set(app, isClass);
+  }
+  lastApp = app;
+  lastIsClass = isClass;
+  return isClass;
+}
+
+/** Calls an app for one request: a class application (PEP 3333) is constructed, a function called. */
+export function callApp(app: AnyApp, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+  return isAppClass(app) ? new app(environ, startResponse) : app(environ, startResponse);
+}
+
+/** The app as a function: a class application wrapped so that each call constructs it; a function as it is. */
+export function appFunction(app: AnyApp): App {
+  if (!isAppClass(app)) return app;
+  return (environ, startResponse) => new app(environ, startResponse);
 }
 
 /** The guessed gw.url_scheme: "https" when the HTTPS variable is "on", "yes" or "1", else "http". */

@@ -3,8 +3,8 @@
 import { show } from "./describe.ts";
 import { ValidationError } from "./errors.ts";
 import { BAD_LATIN1_FIELD_VALUE, CONTROL, HOP_BY_HOP, KNOWN_METHODS, TOKEN } from "./http-syntax.ts";
-import { FileWrapper, isThenable } from "./util.ts";
-import type { App, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
+import { FileWrapper, callApp, isThenable } from "./util.ts";
+import type { App, AnyApp, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from "./types.ts";
 
 /** Options for validator(). */
 export interface ValidatorOptions {
@@ -37,7 +37,7 @@ const KEY_HINTS: Partial<Record<string, string>> = {
 const METHODS: ReadonlySet<string> = new Set(KNOWN_METHODS);
 
 /** Wraps an app so every call checks the environ, startResponse, write, gw.input, gw.errors and the body. */
-export function validator(app: App, options: ValidatorOptions = {}): App {
+export function validator(app: AnyApp, options: ValidatorOptions = {}): App {
   return function lintApp(environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
     if (arguments.length !== 2) {
       fail(`an app takes exactly 2 arguments, environ and startResponse (got ${arguments.length})`);
@@ -49,7 +49,7 @@ export function validator(app: App, options: ValidatorOptions = {}): App {
     const state: RequestState = { isStarted: false, isIterated: false, isClosed: false };
     environ["gw.input"] = new CheckedInput(environ["gw.input"]);
     environ["gw.errors"] = new CheckedErrors(environ["gw.errors"]);
-    const result = app(environ, checkedStartResponse(startResponse, state, warn));
+    const result = callApp(app, environ, checkedStartResponse(startResponse, state, warn));
     // A sync app stays sync, so servers keep their fast path for plain bodies.
     if (isThenable(result)) return Promise.resolve(result).then((body) => wrapBody(body, state));
     return wrapBody(result, state);

@@ -5,19 +5,52 @@ import * as nodeModule from "node:module";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { FetchLike } from "../adapters/to-fetch.ts";
+import type { NodeListener } from "../adapters/from-node.ts";
 import { describe } from "../core/describe.ts";
 import { AppLoadError, UserError } from "../core/errors.ts";
-import type { App } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
+import { isAppClass } from "../core/util.ts";
+
+/** How an export is taken: by the rules of appOf, or forced by `--gw`, `--fetch` or `--node`. */
+export type AppKind = "auto" | "gw" | "fetch" | "node";
 
 /** An app found in a user module. */
 export interface LoadedApp {
-  app: App;
+  app: AnyApp;
   /** The module's absolute path. */
   file: string;
   /** The export the app came from ("default", "app" or the one asked for). */
   exportName: string;
   /** Whether the export was a Fetch handler, now wrapped with fromFetchHandler. */
   isFetchHandler: boolean;
+  /** Whether the export (or a server the module started) was a Node listener, now wrapped with fromNodeListener. */
+  isNodeListener: boolean;
+}
+
+const http = process.getBuiltinModule("node:http");
+const net = process.getBuiltinModule("node:net");
+/** Servers the user's code asked to listen() while listens are captured. */
+const listened: InstanceType<typeof http.Server>[] = [];
+let isCapturing = false;
+
+/**
+ * Makes every http.Server that the user's code tells to listen() a server gw serves on its own
+ * socket: the module's app.listen(3000) binds nothing, and its callback and 'listening' still
+ * come. Only for the dev server's worker thread, where gw's own socket lives in the main thread.
+ */
+export function captureListens(onCapture: (count: number) => void): void {
+  if (isCapturing) return;
+  isCapturing = true;
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (this: InstanceType<typeof net.Server>, ...args: unknown[]) {
+    if (!(this instanceof http.Server)) return (listen as (...rest: unknown[]) => unknown).apply(this, args) as ReturnType<typeof listen>;
+    listened.push(this);
+    onCapture(listened.length);
+    const callback = args.findLast((arg) => typeof arg === "function") as (() => void) | undefined;
+    if (callback !== undefined) this.once("listening", callback);
+    process.nextTick(() => this.emit("listening"));
+    return this;
+  } as typeof listen;
 }
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
@@ -25,6 +58,7 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
 
 const userFiles = new Set<string>();
+const packageUrls = new Set<string>();
 const packageTypes = new Map<string, string | undefined>();
 
 /** The "type" of the package.json nearest to `dir` (undefined when none says), cached per folder. */
@@ -49,6 +83,7 @@ let isHooked = false;
 
 type SyncHooks = {
   registerHooks?: (hooks: {
+    resolve?: (specifier: string, context: { parentURL?: string }, next: (specifier: string, context?: object) => { url: string }) => { url: string };
     load?: (url: string, context: { format?: string | null }, next: (url: string, context?: object) => { format?: string | null; source?: unknown }) => { format?: string | null; source?: unknown; shortCircuit?: boolean };
   }) => unknown;
   stripTypeScriptTypes?: (code: string, options: { mode: "strip" | "transform"; sourceMap?: boolean; sourceUrl?: string }) => string;
@@ -75,6 +110,15 @@ export function installLoaderHooks(): void {
     (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
   } as typeof process.emitWarning;
   registerHooks({
+    resolve(specifier, context, next) {
+      const resolved = next(specifier, context);
+      const parent = context.parentURL;
+      // A package the user's own code imports: a fresh worker may import it ahead of the reload.
+      if (parent !== undefined && parent.startsWith("file:") && !parent.includes("/node_modules/") && resolved.url.includes("/node_modules/")) {
+        packageUrls.add(resolved.url);
+      }
+      return resolved;
+    },
     load(url, context, next) {
       if (!url.startsWith("file:") || url.includes("/node_modules/")) return next(url, context);
       const path = fileURLToPath(url);
@@ -96,6 +140,11 @@ export function installLoaderHooks(): void {
   });
 }
 
+/** The packages (in node_modules) the user's files import, as resolved URLs. */
+export function importedPackages(): string[] {
+  return [...packageUrls];
+}
+
 /** Every user file (outside node_modules) this process has loaded so far. */
 export function loadedUserFiles(): string[] {
   return [...userFiles];
@@ -112,18 +161,36 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
 }
 
 /**
- * The app an export holds. An object with a `fetch` method (a Hono app, `export default { fetch }`
- * for Bun, Deno or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a
- * Fetch handler declares one parameter (the Request) where a gw app declares two (environ and
- * startResponse); both are wrapped with fromFetchHandler. Any other function is a gw app.
+ * The app an export holds. A class is a class application (PEP 3333), whatever its constructor
+ * declares. An object with a `fetch` method (a Hono app, `export default { fetch }` for Bun, Deno
+ * or srvx) is a Fetch handler, and so is a function whose `length` is 1, since a Fetch handler
+ * declares one parameter (the Request) where a gw app declares two (environ and startResponse);
+ * both are wrapped with fromFetchHandler. Any other function is a gw app.
  */
-function appOf(value: unknown): { app: App } | { fetch: FetchLike } | undefined {
-  if (typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function") {
-    const target = value as { fetch: FetchLike };
-    return { fetch: (request) => target.fetch(request) };
+async function appOf(value: unknown, kind: AppKind): Promise<{ app: AnyApp } | { fetch: FetchLike } | { node: NodeListener } | undefined> {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const target = value as { fetch?: unknown; callback?: unknown; use?: unknown; server?: unknown; ready?: unknown };
+  if (kind === "gw") return typeof value === "function" ? { app: value as AnyApp } : undefined;
+  if (kind === "auto" || kind === "fetch") {
+    if (typeof target.fetch === "function") return { fetch: (request) => (target.fetch as FetchLike)(request) };
+    if (kind === "fetch") return typeof value === "function" ? { fetch: value as FetchLike } : undefined;
+  }
+  if (value instanceof http.Server) return { node: value };
+  // Fastify: its server gets its routes once ready() has run the plugins.
+  if (target.server instanceof http.Server && typeof target.ready === "function") {
+    await (target.ready as () => Promise<unknown>).call(value);
+    return { node: target.server };
+  }
+  // Koa: the app is an object whose callback() makes the listener.
+  if (typeof target.callback === "function" && typeof target.use === "function") {
+    return { node: (target.callback as () => NodeListener).call(value) };
   }
   if (typeof value !== "function") return undefined;
-  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as App };
+  if (kind === "node") return { node: value as NodeListener };
+  if (isAppClass(value as AnyApp)) return { app: value as AnyApp };
+  // Express and connect apps declare (req, res, next).
+  if (value.length >= 3) return { node: value as NodeListener };
+  return value.length === 1 ? { fetch: value as FetchLike } : { app: value as AnyApp };
 }
 
 /**
@@ -148,7 +215,7 @@ export function resolveAppSpec(spec: string, cwd: string): { file: string; expor
  * fromFetchHandler. Mistakes are UserErrors; a module that fails while importing is an
  * AppLoadError carrying the original error as its cause.
  */
-export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<LoadedApp> {
+export async function loadApp(spec: string, cwd: string = process.cwd(), kind: AppKind = "auto"): Promise<LoadedApp> {
   const { file, exportName, path } = resolveAppSpec(spec, cwd);
   installLoaderHooks();
   let namespace: Record<string, unknown>;
@@ -169,15 +236,33 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   } else if (namespace.app !== undefined) {
     chosen = "app";
   } else {
+    const server = await startedServer();
+    if (server !== undefined) return { app: await fromNode(server), file: path, exportName: "listen()", isFetchHandler: false, isNodeListener: true };
     throw new UserError(`${file}: no default export and no export named "app" (has: ${has})`);
   }
   const value = namespace[chosen];
-  const found = appOf(value);
+  const found = await appOf(value, kind);
   if (found === undefined) {
     throw new UserError(`${file}: export "${chosen}" is ${describe(value)}, not an app function or an object with a fetch method`);
   }
-  if ("app" in found) return { app: found.app, file: path, exportName: chosen, isFetchHandler: false };
+  if ("app" in found) return { app: found.app, file: path, exportName: chosen, isFetchHandler: false, isNodeListener: false };
+  if ("node" in found) return { app: await fromNode(found.node), file: path, exportName: chosen, isFetchHandler: false, isNodeListener: true };
   // Imported only here: the Fetch adapter's Request subclass loads node's fetch (docs/ARCHITECTURE.md, "Startup").
   const { fromFetchHandler } = await import("../adapters/from-fetch.ts");
-  return { app: fromFetchHandler(found.fetch), file: path, exportName: chosen, isFetchHandler: true };
+  return { app: fromFetchHandler(found.fetch), file: path, exportName: chosen, isFetchHandler: true, isNodeListener: false };
+}
+
+async function fromNode(listener: NodeListener): Promise<AnyApp> {
+  const { fromNodeListener } = await import("../adapters/from-node.ts");
+  return fromNodeListener(listener);
+}
+
+/**
+ * The server a module without an app export told to listen(), when listens are captured. Some
+ * frameworks listen a few ticks after import (Fastify runs its plugins first), so this waits a little.
+ */
+async function startedServer(): Promise<NodeListener | undefined> {
+  if (!isCapturing) return undefined;
+  for (let waited = 0; listened.length === 0 && waited < 1_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+  return listened.at(-1);
 }

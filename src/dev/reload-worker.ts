@@ -7,17 +7,21 @@ import { PortHandler, portInput, type ToWorker } from "./worker-bridge.ts";
 import { UserError, ValidationError } from "../core/errors.ts";
 import { GW_VERSION } from "../core/version.ts";
 import { ErrorOutput } from "../core/input.ts";
-import { installLoaderHooks, loadApp, loadedUserFiles } from "./load.ts";
+import { captureListens, importedPackages, installLoaderHooks, loadApp, loadedUserFiles, type AppKind } from "./load.ts";
+import { runtimeErrorPage } from "./error-page.ts";
+import type { FailureResponse } from "../gateway/base-handler.ts";
 import { fileWrapper } from "../core/util.ts";
 import { validator } from "../core/validate.ts";
-import type { App, Environ } from "../core/types.ts";
+import type { AnyApp, Environ } from "../core/types.ts";
 
 /** What the reloader sends a worker besides requests. */
-export type Command = { type: "load"; spec: string; cwd: string; shouldValidate: boolean };
+export type Command =
+  | { type: "load"; spec: string; cwd: string; shouldValidate: boolean; kind: AppKind }
+  | { type: "preload"; urls: string[] };
 
 /** What a worker reports about loading the app. */
 export type LoadReport =
-  | { type: "loaded"; files: string[] }
+  | { type: "loaded"; files: string[]; packages: string[]; hasCapturedListen: boolean }
   | { type: "failed"; message: string; stack: string; files: string[]; isUserError: boolean };
 
 const GW_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -32,8 +36,15 @@ function userFrame(stack: string): string | undefined {
   return undefined;
 }
 
-/** The handler in dev: a validator complaint is one warning line plus the app's own frame. */
+/**
+ * The handler in dev: a validator complaint is one warning line plus the app's own frame, and
+ * an error before the headers gets the dev error page instead of the plain 500.
+ */
 class DevHandler extends PortHandler {
+  protected override errorResponse(error: unknown): FailureResponse {
+    return runtimeErrorPage(error, this.environ);
+  }
+
   protected override logException(error: unknown): void {
     if (error instanceof ValidationError) {
       const frame = error.stack === undefined ? undefined : userFrame(error.stack);
@@ -47,20 +58,24 @@ class DevHandler extends PortHandler {
 const port = parentPort;
 if (port === null) throw new Error("reload-worker.ts runs only as a worker thread");
 installLoaderHooks();
+// The module's own app.listen(3000) must not bind: gw serves that server on its socket.
+let hasCapturedListen = false;
+captureListens(() => (hasCapturedListen = true));
 // The first TypeScript transform compiles Node's wasm stripper (tens of ms); pay that while
 // standing by, not during the reload that needs this worker.
 (nodeModule as { stripTypeScriptTypes?: (code: string, options: object) => string }).stripTypeScriptTypes?.("enum E { A } const x: number = E.A;", { mode: "transform" });
 
-let app: App | undefined;
+let app: AnyApp | undefined;
+let preloading: Promise<void> = Promise.resolve();
 const errors = new ErrorOutput(process.stderr);
 const handlers = new Map<number, DevHandler>();
 const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();
 
-async function load(command: Command): Promise<LoadReport> {
+async function load(command: Extract<Command, { type: "load" }>): Promise<LoadReport> {
   try {
-    const loaded = await loadApp(command.spec, command.cwd);
+    const loaded = await loadApp(command.spec, command.cwd, command.kind);
     app = command.shouldValidate ? validator(loaded.app) : loaded.app;
-    return { type: "loaded", files: loadedUserFiles() };
+    return { type: "loaded", files: loadedUserFiles(), packages: importedPackages(), hasCapturedListen };
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
     const failure = error instanceof Error ? error : new Error(String(error));
@@ -91,7 +106,11 @@ function serve(id: number, portable: Record<string, string | boolean | number>):
 port.on("message", (message: ToWorker | Command) => {
   switch (message.type) {
     case "load":
-      void load(message).then((report) => port.postMessage(report));
+      void preloading.then(() => load(message)).then((report) => port.postMessage(report));
+      break;
+    case "preload":
+      // While standing by: the app's packages (Express, say) are imported before the reload needs them.
+      preloading = Promise.all(message.urls.map((url) => import(url).catch(() => undefined))).then(() => undefined);
       break;
     case "request":
       serve(message.id, message.environ);

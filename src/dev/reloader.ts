@@ -9,11 +9,13 @@ import { Worker } from "node:worker_threads";
 import { WorkerBridge } from "./worker-bridge.ts";
 import type { TextSink } from "../core/input.ts";
 import { resolveAppSpec } from "./load.ts";
-import { loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
+import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
+import { LIVERELOAD_SCRIPT, loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
 import { hostChecker, refuseHost } from "./allowed-hosts.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
+import type { AppKind } from "./load.ts";
 import { makeServer, type HttpServer } from "../server/http.ts";
-import type { App } from "../core/types.ts";
+import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
 
 /** What runWithReloader needs to know. */
 export interface ReloaderOptions {
@@ -24,8 +26,12 @@ export interface ReloaderOptions {
   cwd: string;
   /** Extra files or folders to watch. */
   watch: string[];
+  /** Env files for the app's process.env, in order (later ones win); an edit reloads. @default [] */
+  envFiles?: EnvFile[];
   /** Wrap the app in the validator and log violations as warnings. @default true */
   shouldValidate: boolean;
+  /** How the export is taken (--gw, --fetch, --node). @default "auto" */
+  kind?: AppKind;
   /** Wraps the front app in the main thread (authentication, static files), so the app's worker never sees what it answers. */
   wrap?: (app: App) => App;
   /** Keep request headers whose names hold "_" (see makeServer). @default false */
@@ -40,6 +46,10 @@ export interface ReloaderOptions {
   decorateLog?: (line: string, status: number | string) => string;
   /** Decorates notices (colour); identity by default. */
   style: { dim(text: string): string; red(text: string): string; green(text: string): string; yellow(text: string): string };
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** Add a script to text/html responses that reloads the page after each good reload. @default false */
+  shouldLiveReload?: boolean;
   /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
@@ -94,6 +104,30 @@ function isIgnored(path: string): boolean {
 }
 
 /**
+ * Runs `app` and, when its response is an uncompressed text/html page, ends the body with the
+ * live-reload script; the page grew, so the app's Content-Length is dropped.
+ */
+function withLiveReload(app: App, environ: Parameters<App>[0], start: StartResponse): Body {
+  let isHtml = false;
+  const watchStart: StartResponse = (status, headers, excInfo) => {
+    const type = headers.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? "";
+    const isEncoded = headers.some(([name]) => name.toLowerCase() === "content-encoding");
+    const code = Number(status.slice(0, 3));
+    isHtml = /^text\/html\b/i.test(type) && !isEncoded && code !== 204 && code !== 304;
+    const sent: HeaderPair[] = isHtml ? headers.filter(([name]) => name.toLowerCase() !== "content-length") : headers;
+    return start(status, sent, excInfo);
+  };
+  const body = app(environ, watchStart) as Body;
+  return {
+    async *[Symbol.asyncIterator](): AsyncGenerator<Chunk> {
+      for await (const chunk of body as AsyncIterable<Chunk>) yield chunk;
+      if (isHtml) yield LIVERELOAD_SCRIPT;
+    },
+    close: () => body.close?.(),
+  };
+}
+
+/**
  * Serves the app with hot reload. A change loads the new code in a booted standby worker; once
  * it is ready, new requests go to it and the old worker finishes its in-flight ones, then ends.
  * Client connections belong to the main thread, so none is refused or reset by a reload.
@@ -107,10 +141,17 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   let failure: LoadFailure | undefined;
   let generation = 0;
   let isClosing = false;
+  // The packages the app imported last time, for standby workers to import while they wait.
+  let packages: string[] = [];
+  const envFiles = options.envFiles ?? [];
+  const envPaths = new Map(envFiles.map((file) => [resolve(options.cwd, file.path), file.path]));
+  // Read before binding: a missing --env-file is a one-line error, not a served app without it.
+  let envVars = readEnvFiles(envFiles, options.cwd);
 
   const spawnSlot = (): Slot => {
-    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: process.env });
+    const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
     const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
+    if (packages.length > 0) worker.postMessage({ type: "preload", urls: packages } satisfies Command);
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
     (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
@@ -154,7 +195,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       };
       slot.worker.on("message", onMessage);
       slot.worker.on("exit", onExit);
-      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate };
+      const command: Command = { type: "load", spec: options.app, cwd: options.cwd, shouldValidate: options.shouldValidate, kind: options.kind ?? "auto" };
       slot.worker.postMessage(command);
     });
 
@@ -166,12 +207,13 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // chokidar misses changes made before its first scan is done, so "watching" waits for it.
   let watcherReady: Promise<void> = Promise.resolve();
   const watchFiles = (files: string[]): void => {
-    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && !isIgnored(file));
+    const fresh = files.filter((file) => isAbsolute(file) && !watched.has(file) && (!isIgnored(file) || envPaths.has(file)));
     for (const file of fresh) watched.add(file);
     if (fresh.length === 0) return;
     if (watcher === undefined) {
       watcher = import("chokidar").then(({ watch }) => {
-        const created = watch(fresh, { ignoreInitial: true, ignored: isIgnored });
+        // Env files are dotfiles, watched because they were named.
+        const created = watch(fresh, { ignoreInitial: true, ignored: (path: string) => isIgnored(path) && !envPaths.has(path) });
         created.on("all", (_event, path) => schedule([path]));
         return created;
       });
@@ -197,6 +239,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   }
 
   const loadedStats = new Map<string, string>();
+  let hasSaidListen = false;
 
   async function reload(): Promise<void> {
     if (isReloading) {
@@ -211,8 +254,24 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     // file; a file whose stat is the one the previous load saw needs no second reload.
     if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === seen.get(path))) return;
     for (const [path, stat] of seen) loadedStats.set(path, stat);
+    let names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
+    if (paths.some((path) => envPaths.has(path))) {
+      let fresh: Record<string, string>;
+      try {
+        fresh = readEnvFiles(envFiles, options.cwd);
+      } catch (error) {
+        stderr.write(`${style.red("gw:")} ${(error as Error).message}; the app keeps its variables\n`);
+        return;
+      }
+      // Only the names that changed are logged: values are often secrets.
+      const keys = changedKeys(envVars, fresh);
+      envVars = fresh;
+      names = names.map((name, index) => (envPaths.has(paths[index]!) ? `${name}: ${keys.length > 0 ? keys.join(", ") : "no variable changed"}` : name));
+      // The standby worker was started with the old variables.
+      if (standby !== undefined) void standby.worker.terminate();
+      standby = undefined;
+    }
     isReloading = true;
-    const names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
     const startedAt = changedAt;
     // A standby whose worker ended is gone already: its exit handler clears `standby`.
     const slot = standby ?? spawnSlot();
@@ -229,6 +288,11 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       void slot.worker.terminate();
       schedule(changedMeanwhile);
     } else if (report.type === "loaded") {
+      if (report.hasCapturedListen && !hasSaidListen) {
+        hasSaidListen = true;
+        stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.url} instead`) + "\n");
+      }
+      packages = report.packages;
       const old = current;
       current = slot;
       failure = undefined;
@@ -280,6 +344,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
     if (failure !== undefined || current === undefined) return loadFailurePage(failure!, generation, environ, start);
+    if (options.shouldLiveReload === true && environ.REQUEST_METHOD !== "HEAD") return withLiveReload(current.bridge.app, environ, start);
     return current.bridge.app(environ, start);
   };
 
@@ -290,10 +355,11 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     errors: stderr,
     decorateLog: options.decorateLog,
     keepUnderscoreHeaders: options.keepUnderscoreHeaders,
+    tls: options.tls,
   });
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
-  watchFiles(options.watch.map((path) => resolve(options.cwd, path)));
+  watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);
   void reload();
 
   return {

@@ -1,6 +1,7 @@
 // The entry module of a `--workers` worker process: loads the user's app (here, because only
 // dev/ may import user code) and runs it under the supervisor with the front it names.
 import type { App } from "../core/types.ts";
+import { appFunction } from "../core/util.ts";
 import { makeServer } from "../server/http.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
 import { installLoaderHooks, loadApp } from "./load.ts";
@@ -25,7 +26,7 @@ const setup = workerSetup();
 let app: App;
 try {
   installLoaderHooks();
-  app = (await loadApp(setup.app, setup.cwd)).app;
+  app = appFunction((await loadApp(setup.app, setup.cwd)).app);
   await runWorker(setup, app, FRONTS);
 } catch (error) {
   failWorker(error);

@@ -5,9 +5,9 @@ import { stat } from "node:fs/promises";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
 import { isValidHost, mayHaveBody } from "../core/http-syntax.ts";
-import { FileWrapper, isThenable } from "../core/util.ts";
+import { FileWrapper, callApp, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
-import type { App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
+import type { AnyApp, App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
 
 /**
  * Bytes a transport may hold for a slow client before the body waits for a drain: a false from a
@@ -22,6 +22,12 @@ export const ERROR_BODY = "A server error occurred.  Please contact the administ
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** The response a handler sends for an app that failed before its headers were out. */
+export interface FailureResponse {
+  status: string;
+  headers: HeaderPair[];
+  body: Chunk;
+}
 /** The body of the 400 a request with a malformed Host gets, from every gateway, before the app runs. */
 export const BAD_HOST_BODY = "Bad Request: the Host header is not host[:port]\n";
 
@@ -97,6 +103,14 @@ export abstract class BaseHandler {
   /** Called once when the response is over (sent, failed or aborted): access logs hook here. */
   protected onFinish(): void {}
 
+  /**
+   * The response for an app that failed before its headers were out (wsgiref's error_output):
+   * the plain 500, which names nothing. Only the dev server overrides it, with its error page.
+   */
+  protected errorResponse(_error: unknown): FailureResponse {
+    return { status: ERROR_STATUS, headers: [["Content-Type", "text/plain"]], body: ERROR_BODY };
+  }
+
   /** Writes an error's trace to the error stream (wsgiref's log_exception). */
   protected logException(error: unknown): void {
     const trace = error instanceof Error ? (error.stack ?? String(error)) : `non-Error thrown: ${String(error)}`;
@@ -169,15 +183,15 @@ export abstract class BaseHandler {
   };
 
   /**
-   * Runs the app for this request. Returns nothing when the app and its body were synchronous,
+   * Runs the app for this request (a class application is constructed with `new`). Returns nothing when the app and its body were synchronous,
    * else a promise that settles when the response is over; it rejects only on a double fault.
    */
-  run(app: App): void | Promise<void> {
+  run(app: AnyApp): void | Promise<void> {
     const host = this.environ.HTTP_HOST;
     if (host !== undefined && !isValidHost(host)) app = badHost;
     let result: Body | Promise<Body>;
     try {
-      result = app(this.environ, this.startResponse);
+      result = callApp(app, this.environ, this.startResponse);
     } catch (error) {
       return this.#fail(error);
     }
@@ -409,14 +423,23 @@ export abstract class BaseHandler {
     this.logException(error);
     if (this.isEnded) return this.#finish();
     if (!this.headersSent) {
-      this.status = ERROR_STATUS;
-      this.code = 500;
-      this.headers = [["Content-Type", "text/plain"]];
+      let response: FailureResponse;
+      try {
+        response = this.errorResponse(error);
+        this.code = response.status === ERROR_STATUS ? 500 : parseStatus(response.status);
+      } catch (pageError) {
+        // A broken error page must not hide the app's error: log it and send the plain 500.
+        this.logException(pageError);
+        response = BaseHandler.prototype.errorResponse.call(this, error);
+        this.code = 500;
+      }
+      this.status = response.status;
+      this.headers = response.headers;
       this.declaredLength = -1;
       this.hasServerHeader = false;
       this.held = undefined;
       try {
-        this.#emit(ERROR_BODY, true);
+        this.#emit(response.body, true);
       } catch (secondError) {
         // A fault while reporting a fault: nothing sane can be sent, so cut the line and rethrow.
         this.abortConnection();

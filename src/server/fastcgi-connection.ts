@@ -3,7 +3,7 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { BodyInput, type ErrorOutput } from "../core/input.ts";
-import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead } from "../gateway/stream-handler.ts";
@@ -18,7 +18,7 @@ import { RequestBody, type FlowControl } from "./request-body.ts";
 
 /** What a connection needs of its server: the app, limits, counters and logs. */
 export interface ConnectionHost {
-  readonly app: App;
+  readonly app: AnyApp;
   readonly errors: ErrorOutput;
   readonly maxParams: number;
   readonly drainTimeout: number;

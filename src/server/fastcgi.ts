@@ -3,7 +3,7 @@
 import type { Server, Socket } from "node:net";
 import { ErrorOutput, type TextSink } from "../core/input.ts";
 import { AccessLog } from "../core/log.ts";
-import type { App } from "../core/types.ts";
+import type { AnyApp, App } from "../core/types.ts";
 import type { BaseHandler } from "../gateway/base-handler.ts";
 import { Connection, type ConnectionHost } from "./fastcgi-connection.ts";
 import { requestLineOf } from "./params.ts";
@@ -35,7 +35,7 @@ export class FastCgiServer implements ConnectionHost {
   /** The listening socket (TCP, Unix or inherited). */
   readonly listener: Server;
   /** The app it serves; may be replaced between requests. */
-  app: App;
+  app: AnyApp;
   /** Requests in flight across all connections. */
   inFlight = 0;
   /** Whether shutdown() was called. */
@@ -56,7 +56,7 @@ export class FastCgiServer implements ConnectionHost {
   #onIdle: (() => void) | undefined;
 
   /** Use serveFastCgi(). */
-  constructor(listener: Server, app: App, options: FastCgiOptions = {}) {
+  constructor(listener: Server, app: AnyApp, options: FastCgiOptions = {}) {
     this.listener = listener;
     this.app = app;
     this.errors = new ErrorOutput(options.errors ?? process.stderr);
@@ -131,6 +131,6 @@ export class FastCgiServer implements ConnectionHost {
 }
 
 /** Serves `app` as a FastCGI responder on an already listening server (see bindListener). */
-export function serveFastCgi(listener: Server, app: App, options: FastCgiOptions = {}): FastCgiServer {
+export function serveFastCgi(listener: Server, app: AnyApp, options: FastCgiOptions = {}): FastCgiServer {
   return new FastCgiServer(listener, app, options);
 }

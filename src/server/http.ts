@@ -1,7 +1,7 @@
 // The reference HTTP server (wsgiref.simple_server): node:http, the handler, the access log and
 // a graceful shutdown. makeServer binds; serveForever or handleRequest dispatch.
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { hostname } from "node:os";
 import { NodeHandler, type NodeHandlerOptions } from "../adapters/node.ts";
 import { runHandler } from "../gateway/run.ts";
@@ -10,11 +10,15 @@ import { UserError } from "../core/errors.ts";
 import type { TextSink } from "../core/input.ts";
 import { AccessLog, readyLine } from "../core/log.ts";
 import { MAX_HEADERS, MAX_REQUEST_LINE, readLenientHead, type LenientRequest } from "./request-head.ts";
-import type { App } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
-const netServerClose = process.getBuiltinModule("node:net").Server.prototype.close;
+const net = process.getBuiltinModule("node:net");
+const netServerClose = net.Server.prototype.close;
+
+// "localhost" names both loopback addresses; browsers and curl may try ::1 first.
+const LOCALHOST = ["127.0.0.1", "::1"];
 
 /** Options for makeServer. */
 export interface ServerOptions {
@@ -34,6 +38,8 @@ export interface ServerOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Serve HTTPS with this certificate and key (PEM); gw.url_scheme is then "https". */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Keep request headers whose names hold "_" in the environ (dropped by default). @default false */
   keepUnderscoreHeaders?: boolean;
   /** Called after each request is done (a worker counts them for --max-requests). */
@@ -53,7 +59,11 @@ export class HttpServer {
   /** The bound port (the real one when 0 was asked). */
   readonly port: number;
   /** The app it serves; may be replaced between requests. */
-  app: App;
+  app: AnyApp;
+  /** The addresses it listens on: one, or 127.0.0.1 and ::1 for "localhost" (::1 where the machine has IPv6). */
+  readonly addresses: readonly string[];
+  /** Listeners on the addresses after the first, handing their connections to httpServer. */
+  readonly #extraListeners: readonly NetServer[];
 
   #info: ServerInfo;
   #log: AccessLog | undefined;
@@ -70,13 +80,17 @@ export class HttpServer {
   #handlerOptions: NodeHandlerOptions;
 
   /** Use makeServer(), which binds first. */
-  constructor(httpServer: Server, host: string, app: App, options: ServerOptions) {
+  constructor(httpServer: Server, host: string, app: AnyApp, options: ServerOptions, extraListeners: readonly NetServer[] = []) {
     this.httpServer = httpServer;
     this.host = host;
     this.app = app;
+    this.#extraListeners = extraListeners;
+    const first = host === "localhost" ? LOCALHOST[0]! : host;
+    this.addresses = [first, ...extraListeners.map((listener) => (listener.address() as AddressInfo).address)];
     this.port = (httpServer.address() as AddressInfo).port;
     const wildcard = host === "" || host === "0.0.0.0" || host === "::";
     this.#info = makeServerInfo(wildcard ? hostname() : host, this.port, options.errors ?? process.stderr);
+    if (options.tls !== undefined) this.#info.urlScheme = "https";
     if (options.keepUnderscoreHeaders === true) this.#info.keepUnderscoreHeaders = true;
     const log = options.log === undefined ? process.stderr : options.log;
     this.#log = log === null ? undefined : new AccessLog(log, options.decorateLog);
@@ -96,12 +110,17 @@ export class HttpServer {
   /** The server's base URL, e.g. http://127.0.0.1:8000/. */
   get url(): string {
     const host = this.host === "" || this.host === "0.0.0.0" ? "127.0.0.1" : this.host === "::" ? "::1" : this.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+    return `${this.#info.urlScheme ?? "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
   }
 
-  /** The ready line for this server, as `python -m http.server` prints it. */
+  /**
+   * The ready line for this server, as `python -m http.server` prints it; one line per address
+   * when it listens on several ("localhost"), the first one being the primary.
+   */
   get readyLine(): string {
-    return readyLine(this.host || "0.0.0.0", this.port);
+    const scheme = this.#info.urlScheme ?? "http";
+    if (this.addresses.length > 1 || this.host === "localhost") return this.addresses.map((address) => readyLine(address, this.port, scheme)).join("\n");
+    return readyLine(this.host || "0.0.0.0", this.port, scheme);
   }
 
   #accept(req: IncomingMessage, res: ServerResponse): void {
@@ -255,6 +274,7 @@ export class HttpServer {
     if (this.#mode !== "closed") {
       this.#mode = "closed";
       for (const [, res] of this.#queue.splice(0)) res.writeHead(503, { "Content-Length": "0", Connection: "close" }).end();
+      for (const listener of this.#extraListeners) listener.close();
       const timer = setTimeout(() => this.httpServer.closeAllConnections(), timeout);
       timer.unref();
       await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
@@ -284,15 +304,20 @@ function translateListenError(error: NodeJS.ErrnoException, host: string, port: 
  * Binds host and port and returns the server, ready to serveForever() (wsgiref's make_server).
  * A port in use, or a host that is not local, rejects with a one-line UserError.
  */
-export async function makeServer(host: string, port: number, app: App, options: ServerOptions = {}): Promise<HttpServer> {
-  const httpServer = http.createServer({
+export async function makeServer(host: string, port: number, app: AnyApp, options: ServerOptions = {}): Promise<HttpServer> {
+  // node:https only when asked: plain serving never loads TLS (docs/ARCHITECTURE.md, "Startup").
+  const serverOptions = {
     // Python's limit for a request line; node's default (16 KiB for the whole head) is far shorter.
     maxHeaderSize: MAX_REQUEST_LINE,
     headersTimeout: options.headersTimeout ?? 30_000,
     requestTimeout: options.requestTimeout ?? 300_000,
     keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
     connectionsCheckingInterval: 1_000,
-  });
+  };
+  // node:https only when asked: plain serving never loads TLS (docs/ARCHITECTURE.md, "Startup").
+  const httpServer: Server = options.tls === undefined
+    ? http.createServer(serverOptions)
+    : (process.getBuiltinModule("node:https").createServer({ ...serverOptions, ...options.tls }) as unknown as Server);
   // One pair past Python's limit, so that #accept can tell "too many" from "just enough".
   httpServer.maxHeadersCount = MAX_HEADERS + 1;
   await new Promise<void>((resolve, reject) => {
@@ -303,9 +328,40 @@ export async function makeServer(host: string, port: number, app: App, options: 
     };
     httpServer.once("error", onError);
     if (options.handle !== undefined) httpServer.listen(options.handle, onListening);
-    else httpServer.listen(port, host, onListening);
+    else httpServer.listen(port, host === "localhost" ? LOCALHOST[0] : host, onListening);
   });
-  return new HttpServer(httpServer, host, app, options);
+  const extra = host === "localhost" && options.handle === undefined ? await listenAlso(httpServer, LOCALHOST[1]!, port) : undefined;
+  return new HttpServer(httpServer, host, app, options, extra === undefined ? [] : [extra]);
+}
+
+/**
+ * Listens on `address` too, on httpServer's port, feeding its connections to httpServer; undefined
+ * when the machine lacks that address (no IPv6). With --port 0 the port was picked on the first
+ * address and may be taken on this one: then both are picked again, a few times.
+ */
+async function listenAlso(httpServer: Server, address: string, askedPort: number): Promise<NetServer | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const port = (httpServer.address() as AddressInfo).port;
+    const listener = net.createServer((socket) => httpServer.emit("connection", socket));
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      listener.once("error", resolve);
+      listener.listen({ port, host: address, ipv6Only: true }, () => resolve(undefined));
+    });
+    if (error === undefined) return listener;
+    if (error.code === "EADDRNOTAVAIL" || error.code === "EAFNOSUPPORT") return undefined;
+    if (error.code !== "EADDRINUSE" || askedPort !== 0 || attempt >= 4) {
+      httpServer.close();
+      throw translateListenError(error, address, port);
+    }
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(0, LOCALHOST[0], () => {
+        httpServer.off("error", reject);
+        resolve();
+      });
+    });
+  }
 }
 
 /** The whole response to a request refused before it reached the app: the last on its connection. */

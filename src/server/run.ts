@@ -2,7 +2,7 @@
 // CGI, as a FastCGI responder when spawned with a listening socket on fd 0, else over HTTP.
 import type { Readable, Writable } from "node:stream";
 import type { TextSink } from "../core/input.ts";
-import type { App } from "../core/types.ts";
+import type { AnyApp, App } from "../core/types.ts";
 import { CgiHandler } from "../gateway/cgi-handler.ts";
 import { serveFastCgi } from "./fastcgi.ts";
 import { makeServer } from "./http.ts";
@@ -34,7 +34,7 @@ export type RunMode = "cgi" | "fastcgi" | "http";
  * GATEWAY_INTERFACE is set; FastCGI on fd 0 when it is a listening socket; else HTTP on $PORT
  * (8000 when unset or not a port) until the server shuts down.
  */
-export async function run(app: App, options: RunOptions = {}): Promise<RunMode> {
+export async function run(app: AnyApp, options: RunOptions = {}): Promise<RunMode> {
   const env = options.env ?? process.env;
   const stderr = options.stderr ?? process.stderr;
   if (env.GATEWAY_INTERFACE !== undefined) {

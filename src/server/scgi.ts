@@ -3,7 +3,7 @@
 import type { Server, Socket } from "node:net";
 import { BodyInput, ErrorOutput, type TextSink } from "../core/input.ts";
 import { AccessLog } from "../core/log.ts";
-import type { App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead, StreamHandler } from "../gateway/stream-handler.ts";
@@ -93,7 +93,7 @@ export class ScgiServer {
   /** The listening socket (TCP, Unix or inherited). */
   readonly listener: Server;
   /** The app it serves; may be replaced between requests. */
-  app: App;
+  app: AnyApp;
   /** Whether shutdown() was called. */
   isClosing = false;
   readonly #errors: ErrorOutput;
@@ -107,7 +107,7 @@ export class ScgiServer {
   #onIdle: (() => void) | undefined;
 
   /** Use serveScgi(). */
-  constructor(listener: Server, app: App, options: ScgiOptions = {}) {
+  constructor(listener: Server, app: AnyApp, options: ScgiOptions = {}) {
     this.listener = listener;
     this.app = app;
     this.#errors = new ErrorOutput(options.errors ?? process.stderr);
@@ -200,6 +200,6 @@ export class ScgiServer {
 }
 
 /** Serves `app` over SCGI on an already listening server (see bindListener). */
-export function serveScgi(listener: Server, app: App, options: ScgiOptions = {}): ScgiServer {
+export function serveScgi(listener: Server, app: AnyApp, options: ScgiOptions = {}): ScgiServer {
   return new ScgiServer(listener, app, options);
 }

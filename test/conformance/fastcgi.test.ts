@@ -8,7 +8,7 @@ import { afterAll, describe, test } from "vitest";
 import { bindListener, portOf } from "../../src/server/listen.ts";
 import { serveFastCgi, type FastCgiServer } from "../../src/server/fastcgi.ts";
 import { serveScgi, type ScgiServer } from "../../src/server/scgi.ts";
-import type { App } from "../../src/core/types.ts";
+import type { AnyApp, App } from "../../src/core/types.ts";
 import { conformanceSuite, type StartGateway } from "./suite.ts";
 import { expectNoGatewayFaults, expectTraceInSink, recordingSink } from "../helpers/gateways.ts";
 import { deployConfig, startNginx, tempDir, type WebServer } from "../helpers/web-servers.ts";
@@ -23,7 +23,7 @@ const NGINX_OMITS = {
 };
 
 /** One gw front and one nginx before it, started on first use; each start() swaps the app. */
-function sharedFront(begin: () => Promise<{ nginx: WebServer; server: { app: App; shutdown(timeout?: number): Promise<void> } }>): { start: StartGateway; stop(): Promise<void> } {
+function sharedFront(begin: () => Promise<{ nginx: WebServer; server: { app: AnyApp; shutdown(timeout?: number): Promise<void> } }>): { start: StartGateway; stop(): Promise<void> } {
   let running: ReturnType<typeof begin> | undefined;
   return {
     start: async (app) => {

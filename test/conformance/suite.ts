@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test as vitestTest } from "vitest";
 import { ERROR_BODY } from "../../src/gateway/base-handler.ts";
-import type { App } from "../../src/core/types.ts";
+import type { AnyApp } from "../../src/core/types.ts";
 import {
-  ARRAY_BODY, CLOSE_KEY_HEADER, FIRST_CHUNK, HEAD_AWARE_BODY, HELLO, SECRET, arrayBody, closeRegistry, closeTracked,
+  ARRAY_BODY, CLASS_HELLO, CLOSE_KEY_HEADER, ClosingClass, HelloClass, ThrowingClass, FIRST_CHUNK, HEAD_AWARE_BODY, HELLO, SECRET, arrayBody, closeRegistry, closeTracked,
   echoBody, echoEnviron, fileDownload, headAware, hello, noContent, streamedText, streaming, throwsAfterFirstChunk,
   throwsBeforeStart,
 } from "../helpers/apps.ts";
@@ -22,10 +22,10 @@ export interface StartedGateway {
 }
 
 /** Starts `app` behind one gateway, listening on 127.0.0.1 with port 0. */
-export type StartGateway = (app: App) => Promise<StartedGateway>;
+export type StartGateway = (app: AnyApp) => Promise<StartedGateway>;
 
 /** Runs `use` against `app` behind the gateway, and always stops the gateway. */
-async function withGateway<T>(start: StartGateway, app: App, use: (url: string) => Promise<T>): Promise<T> {
+async function withGateway<T>(start: StartGateway, app: AnyApp, use: (url: string) => Promise<T>): Promise<T> {
   const gateway = await start(app);
   try {
     return await use(gateway.url);
@@ -468,6 +468,37 @@ export function conformanceSuite(name: string, start: StartGateway, options: Sui
           expect(record.closeCalls).toBe(1);
           // The endless body stopped being pulled once the client was gone.
           expect(record.produced).toBeLessThanOrEqual(producedAtClose + 1);
+        });
+      });
+    });
+
+    describe("class applications (PEP 3333)", () => {
+      test("a class is constructed per request and its instance is the body", async () => {
+        await withGateway(start, HelloClass, async (url) => {
+          for (let i = 0; i < 2; i++) {
+            const response = await sendRequest(url, "/");
+            expect([response.status, response.body.toString()]).toEqual([200, CLASS_HELLO]);
+            expect(response.headers["content-length"]).toBe(String(CLASS_HELLO.length));
+          }
+        });
+      });
+
+      test("an async iterable instance streams, and its close() is called exactly once", async () => {
+        await withGateway(start, ClosingClass, async (url) => {
+          const key = uniqueKey("class");
+          const response = await sendRequest(url, "/?n=3", { headers: { [CLOSE_KEY_HEADER]: key } });
+          expect(response.body.toString()).toBe("part 0\npart 1\npart 2\n");
+          await waitUntil("close() was called", () => (closeRegistry.get(key)?.closeCalls ?? 0) >= 1);
+          await sleep(50);
+          expect(closeRegistry.get(key)).toEqual({ closeCalls: 1, produced: 3 });
+        });
+      });
+
+      test("a constructor that throws gets the generic 500", async () => {
+        await withGateway(start, ThrowingClass, async (url) => {
+          const response = await sendRequest(url, "/");
+          expect([response.status, response.body.toString()]).toEqual([500, ERROR_BODY]);
+          expect(response.body.toString()).not.toContain(SECRET);
         });
       });
     });

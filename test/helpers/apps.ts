@@ -1,6 +1,6 @@
 // Real gw apps the conformance suite and server tests run over sockets. Each one is wrapped in
 // validator(), so a gateway that breaks PEP 3333 (a second close(), headers after the body) fails loudly.
-import type { App, Body, Chunk, Environ, HeaderPair } from "../../src/core/types.ts";
+import type { App, Body, Chunk, Environ, HeaderPair, StartResponse } from "../../src/core/types.ts";
 import { validator } from "../../src/core/validate.ts";
 
 const TEXT: HeaderPair[] = [["Content-Type", "text/plain; charset=utf-8"]];
@@ -212,4 +212,52 @@ export function gated(): { app: App; started: Promise<void>; release: () => void
     })();
   });
   return { app, started, release };
+}
+
+/** The body of the class applications below (the wsgiref walk-through's class app). */
+export const CLASS_HELLO = "Hello world!";
+
+/**
+ * A class application (PEP 3333): the gateway constructs it per request and iterates the
+ * instance; startResponse is called from inside the iteration, as in the wsgiref walk-through.
+ */
+export class HelloClass implements Iterable<Chunk> {
+  readonly #startResponse: StartResponse;
+  constructor(_environ: Environ, startResponse: StartResponse) {
+    this.#startResponse = startResponse;
+  }
+  *[Symbol.iterator](): Iterator<Chunk> {
+    this.#startResponse("200 OK", [...TEXT]);
+    yield CLASS_HELLO;
+  }
+}
+
+/** An async class application with close(), counted in closeRegistry under x-close-key. */
+export class ClosingClass implements AsyncIterable<Chunk> {
+  readonly #record: CloseRecord;
+  readonly #n: number;
+  constructor(environ: Environ, startResponse: StartResponse) {
+    this.#record = { closeCalls: 0, produced: 0 };
+    closeRegistry.set(String(environ.HTTP_X_CLOSE_KEY ?? ""), this.#record);
+    this.#n = Number(queryParam(environ, "n") ?? 2);
+    startResponse("200 OK", [...TEXT]);
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    for (let i = 0; i < this.#n; i++) {
+      await delay(1);
+      this.#record.produced++;
+      yield `part ${i}\n`;
+    }
+  }
+  close(): void {
+    this.#record.closeCalls++;
+  }
+}
+
+/** A class application whose constructor throws before startResponse. */
+export class ThrowingClass implements Iterable<Chunk> {
+  constructor() {
+    throw new Error(`class boom: ${SECRET}`);
+  }
+  *[Symbol.iterator](): Iterator<Chunk> {}
 }

@@ -1,6 +1,6 @@
 // Calls an app once in memory (StreamHandler in CGI mode, no sockets) with validator() around it,
 // and parses what came out: for the app-layer tests (router, mount, HTTP errors, Fetch adapters).
-import type { App, HeaderPair } from "../../src/core/types.ts";
+import type { AnyApp, HeaderPair } from "../../src/core/types.ts";
 import { validator } from "../../src/core/validate.ts";
 import { runInMemory } from "./memory.ts";
 
@@ -34,7 +34,7 @@ export interface CallOptions {
 }
 
 /** Calls `app` for `target` ("/path?query") and returns the parsed response. */
-export async function call(app: App, target: string, options: CallOptions = {}): Promise<Called> {
+export async function call(app: AnyApp, target: string, options: CallOptions = {}): Promise<Called> {
   const mark = target.indexOf("?");
   const overrides: Record<string, unknown> = {
     REQUEST_METHOD: options.method ?? "GET",

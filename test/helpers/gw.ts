@@ -13,7 +13,7 @@ export const ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "..", 
 /** The built CLI entry point. */
 export const GW_BIN: string = join(ROOT, "bin", "gw.js");
 /** The ready line, as a pattern with the host and the port captured. */
-export const READY_LINE: RegExp = /^Serving HTTP on (\S+) port (\d+) \(http:\/\/(\S+):(\d+)\/\) \.\.\.$/;
+export const READY_LINE: RegExp = /^Serving HTTPS? on (\S+) port (\d+) \(https?:\/\/(\S+):(\d+)\/\) \.\.\.$/;
 
 /** Options for startGw and runGw. */
 export interface GwOptions {

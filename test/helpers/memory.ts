@@ -4,7 +4,7 @@ import { finished } from "node:stream/promises";
 import { StreamHandler } from "../../src/gateway/stream-handler.ts";
 import { ErrorOutput, inputFromBytes } from "../../src/core/input.ts";
 import { setupTestingDefaults } from "../../src/core/util.ts";
-import type { App, Environ } from "../../src/core/types.ts";
+import type { AnyApp, Environ } from "../../src/core/types.ts";
 
 /** Options for runInMemory. */
 export interface MemoryOptions {
@@ -32,7 +32,7 @@ export interface MemoryResult {
 }
 
 /** Builds a testing environ plus `overrides`, runs `app` once and collects the output. */
-export async function runInMemory(app: App, overrides: Record<string, unknown> = {}, options: MemoryOptions = {}): Promise<MemoryResult> {
+export async function runInMemory(app: AnyApp, overrides: Record<string, unknown> = {}, options: MemoryOptions = {}): Promise<MemoryResult> {
   let errors = "";
   const environ = setupTestingDefaults({
     ...overrides,

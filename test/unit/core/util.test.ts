@@ -5,10 +5,12 @@ import { afterAll, describe, expect, test } from "vitest";
 import { ProtocolError } from "../../../src/core/errors.ts";
 import { BodyInput, ErrorOutput } from "../../../src/core/input.ts";
 import { HOP_BY_HOP, isHopByHop } from "../../../src/core/http-syntax.ts";
-import type { Environ } from "../../../src/core/types.ts";
+import type { Environ, StartResponse } from "../../../src/core/types.ts";
 import {
   FileWrapper,
   applicationUri,
+  callApp,
+  isAppClass,
   fileWrapper,
   guessScheme,
   requestUri,
@@ -338,5 +340,31 @@ describe("FileWrapper", () => {
     await Promise.all([wrapper.close(), wrapper.close()]);
     expect(openCount(own)).toBe(0);
     expect((await iterator.next()).done).toBe(true);
+  });
+});
+
+describe("isAppClass and callApp (PEP 3333 class applications)", () => {
+  const start = (): StartResponse => () => () => Promise.resolve();
+  const environ = setupTestingDefaults({});
+  class Hello {
+    *[Symbol.iterator](): Iterator<string> {
+      yield "class";
+    }
+  }
+  class Sub extends Hello {}
+  function plain(): string[] {
+    return ["function"];
+  }
+
+  test("classes (also subclasses) are classes; functions, arrows, async and bound functions are not", () => {
+    expect([isAppClass(Hello), isAppClass(Sub)]).toEqual([true, true]);
+    expect([isAppClass(plain), isAppClass(() => []), isAppClass(async () => []), isAppClass(plain.bind(null))]).toEqual([false, false, false, false]);
+    // Asked again: the cached answers hold.
+    expect([isAppClass(Hello), isAppClass(plain), isAppClass(Hello)]).toEqual([true, false, true]);
+  });
+
+  test("callApp constructs a class and calls a function", () => {
+    expect(callApp(Hello, environ, start())).toBeInstanceOf(Hello);
+    expect(callApp(plain, environ, start())).toEqual(["function"]);
   });
 });

@@ -1,5 +1,5 @@
 // loadApp's choice between a gw app and a Fetch handler: an object with a fetch method, or a
-// function of one parameter, is wrapped with fromFetchHandler; a function of two is a gw app.
+// function of one parameter, is wrapped with fromFetchHandler; a function of two, or a class, is a gw app.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,5 +58,48 @@ describe("loadApp and Fetch handlers", () => {
     const failure = loadApp(path);
     await expect(failure).rejects.toBeInstanceOf(UserError);
     await expect(loadApp(path)).rejects.toThrow(/is an object, not an app function or an object with a fetch method/);
+  });
+});
+
+describe("loadApp and class applications", () => {
+  // A class of one declared parameter would be a Fetch handler by length; a class is never one.
+  test.each(["environ, startResponse", "environ"])("a class (constructor(%s)) is a gw app, constructed per request", async (params) => {
+    const path = module(`export default class App {
+  constructor(${params}) { this.path = environ.PATH_INFO; this.start = arguments[1]; }
+  *[Symbol.iterator]() { this.start("200 OK", [["Content-Type", "text/plain"]]); yield "class " + this.path; }
+}`);
+    const loaded = await loadApp(path);
+    expect(loaded.isFetchHandler).toBe(false);
+    expect((await call(loaded.app, "/c")).body).toBe("class /c");
+    expect((await call(loaded.app, "/d")).body).toBe("class /d");
+  });
+});
+
+describe("loadApp and Node listeners", () => {
+  test("a function of three parameters (Express, connect) is a Node listener", async () => {
+    const loaded = await loadApp(module(`export default function app(req, res, next) { res.setHeader("Content-Type", "text/plain"); res.end("node " + req.url); }`));
+    expect([loaded.isNodeListener, loaded.isFetchHandler]).toEqual([true, false]);
+    expect((await call(loaded.app, "/n?x=1", { shouldValidate: false })).body).toBe("node /n?x=1");
+  });
+
+  test("an http.Server and a Koa-like object (use + callback) are Node listeners", async () => {
+    const server = await loadApp(module(`import { createServer } from "node:http";
+export default createServer((req, res) => res.end("server"));`));
+    const koa = await loadApp(module(`export default { use() {}, callback() { return (req, res) => res.end("koa-like"); } };`));
+    expect([server.isNodeListener, koa.isNodeListener]).toEqual([true, true]);
+    expect((await call(server.app, "/", { shouldValidate: false })).body).toBe("server");
+    expect((await call(koa.app, "/", { shouldValidate: false })).body).toBe("koa-like");
+  });
+
+  test("--node, --gw and --fetch force the kind of a two-parameter function", async () => {
+    const path = module(`export default (a, b) => {
+  if (typeof b === "function") { b("200 OK", [["Content-Type", "text/plain"]]); return ["gw"]; }
+  b.end("node");
+}`);
+    expect((await call((await loadApp(path, undefined, "node")).app, "/", { shouldValidate: false })).body).toBe("node");
+    expect((await call((await loadApp(path, undefined, "gw")).app, "/")).body).toBe("gw");
+    const fetchPath = module(`export default (request, extra) => new Response("fetch " + request.method, { headers: { "Content-Type": "text/plain" } });`);
+    expect((await loadApp(fetchPath)).isFetchHandler).toBe(false);
+    expect((await call((await loadApp(fetchPath, undefined, "fetch")).app, "/")).body).toBe("fetch GET");
   });
 });

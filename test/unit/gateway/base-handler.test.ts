@@ -953,3 +953,46 @@ describe("CGI and origin-server output", () => {
     expect(stderr).toContain("Error: cgi failure");
   });
 });
+
+describe("errorResponse: the override point for the response to a failed app", () => {
+  async function runWith(handlerClass: typeof StreamHandler, app: App): Promise<{ out: string; errors: string }> {
+    const environ = setupTestingDefaults({ REQUEST_METHOD: "GET" });
+    const errors = new PassThrough();
+    environ["gw.errors"] = new ErrorOutput(errors);
+    const stdout = new PassThrough();
+    const parts: Buffer[] = [];
+    stdout.on("data", (chunk: Buffer) => parts.push(chunk));
+    await new handlerClass(environ, stdout, environ["gw.errors"]).run(app);
+    stdout.end();
+    await finished(stdout);
+    return { out: Buffer.concat(parts).toString(), errors: String(errors.read() ?? "") };
+  }
+  const fails: App = () => {
+    throw new Error("app failed");
+  };
+
+  test("a subclass's page replaces the plain 500, status and headers included", async () => {
+    class PageHandler extends StreamHandler {
+      protected override errorResponse(error: unknown): { status: string; headers: HeaderPair[]; body: Chunk } {
+        return { status: "503 Service Unavailable", headers: [["Content-Type", "text/html"]], body: `<p>${(error as Error).message}</p>` };
+      }
+    }
+    const { out } = await runWith(PageHandler, fails);
+    expect(out).toMatch(/^Status: 503 Service Unavailable\r\n/);
+    expect(out).toContain("Content-Type: text/html\r\n");
+    expect(out.endsWith("\r\n\r\n<p>app failed</p>")).toBe(true);
+  });
+
+  test("a page that fails itself is logged, and the plain 500 goes out", async () => {
+    class BrokenPageHandler extends StreamHandler {
+      protected override errorResponse(): never {
+        throw new Error("page broke");
+      }
+    }
+    const { out, errors } = await runWith(BrokenPageHandler, fails);
+    expect(out).toContain(`500 Internal Server Error\r\n`);
+    expect(out.endsWith(ERROR_BODY)).toBe(true);
+    expect(errors).toContain("Error: app failed");
+    expect(errors).toContain("Error: page broke");
+  });
+});

@@ -1,0 +1,78 @@
+// `gw serve --inspect` from the outside: one inspector port for the dev server; a CDP client
+// that enables the NodeWorker domain sees each reload's worker and can pause in the new code.
+import { describe, expect, test } from "vitest";
+import { pollUntil, startGw, tempApp } from "../helpers/gw.ts";
+
+const app = (version: string): string => `export default (environ: Record<string, unknown>, start: (s: string, h: [string, string][]) => unknown) => {
+  const version = "${version}";
+  debugger;
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  return [version];
+};
+`;
+
+type Message = { id?: number; method?: string; params?: Record<string, unknown>; result?: unknown };
+
+/** A tiny CDP client over Node's WebSocket: send() resolves with the result, events are kept. */
+async function cdp(url: string): Promise<{ send(method: string, params?: object): Promise<unknown>; events: Message[]; close(): void }> {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener("open", resolve, { once: true });
+    socket.addEventListener("error", reject, { once: true });
+  });
+  const events: Message[] = [];
+  const waiting = new Map<number, (result: unknown) => void>();
+  let ids = 0;
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data)) as Message;
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result);
+    else events.push(message);
+  });
+  return {
+    send: (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = ++ids;
+        waiting.set(id, resolve);
+        socket.send(JSON.stringify({ id, method, params }));
+      }),
+    events,
+    close: () => socket.close(),
+  };
+}
+
+describe("gw serve --inspect", () => {
+  test("each reload is a new worker target, and a debugger statement in the new code pauses it", async () => {
+    const dir = tempApp({ "app.ts": app("v1") });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--inspect=0"], { cwd: dir.dir });
+    try {
+      const line = await gw.waitForStderr(/^gw: inspector on ws:\/\//);
+      const client = await cdp(/(ws:\/\/\S+)/.exec(line)![1]!);
+      try {
+        await client.send("NodeWorker.enable", { waitForDebuggerOnStart: false });
+        const attached = (): string[] => client.events.filter((event) => event.method === "NodeWorker.attachedToWorker").map((event) => String(event.params!.sessionId));
+        await pollUntil("the workers are targets", async () => attached().length, (count) => count >= 1);
+        await gw.waitForStderr(/watching \d+ files? for changes/);
+        const before = new Set(attached());
+        dir.write("app.ts", app("v2"));
+        await gw.waitForStderr(/reloaded in \d+ ms/, 10_000);
+        await pollUntil("a new worker target after the reload", async () => attached().filter((id) => !before.has(id)).length, (count) => count >= 1);
+        // Turn the debugger on in every worker; the request runs in the reloaded one and stops at `debugger`.
+        for (const sessionId of attached()) {
+          await client.send("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: 1, method: "Debugger.enable" }) });
+        }
+        const response = gw.request("/");
+        const paused = await pollUntil("a worker paused", async () =>
+          client.events.find((event) => event.method === "NodeWorker.receivedMessageFromWorker" && String(event.params!.message).includes('"Debugger.paused"')), (found) => found !== undefined, 10_000);
+        const sessionId = String(paused!.params!.sessionId);
+        expect(before.has(sessionId)).toBe(false);
+        await client.send("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: 2, method: "Debugger.resume" }) });
+        expect((await response).body.toString()).toBe("v2");
+      } finally {
+        client.close();
+      }
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  }, 60_000);
+});

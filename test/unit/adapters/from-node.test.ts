@@ -1,0 +1,116 @@
+// fromNodeListener over real sockets: plain createServer handlers, Express 5, Koa and Fastify run
+// as gw apps behind makeServer with Node's own request and response objects.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import express from "express";
+import fastify from "fastify";
+import Koa from "koa";
+import { describe, expect, test } from "vitest";
+import { fromNodeListener, type NodeListener } from "../../../src/adapters/from-node.ts";
+import { makeServer } from "../../../src/server/http.ts";
+import { recordingSink } from "../../helpers/gateways.ts";
+import { RawConnection, sendRequest, waitUntil } from "../../helpers/http-client.ts";
+
+async function withListener(listener: NodeListener, use: (url: string) => Promise<void>): Promise<string> {
+  const errors = recordingSink();
+  const server = await makeServer("127.0.0.1", 0, fromNodeListener(listener), { log: null, errors });
+  void server.serveForever();
+  try {
+    await use(server.url);
+  } finally {
+    await server.shutdown(1_000);
+  }
+  return errors.text();
+}
+
+describe("fromNodeListener", () => {
+  test("a plain listener: setHeader, writeHead, streamed writes with callbacks, the request line and headers", async () => {
+    let callbacks = 0;
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      res.setHeader("X-Url", req.url!);
+      res.setHeader("Set-Cookie", ["a=1", "b=2"]);
+      res.writeHead(201, "Made", { "Content-Type": "text/plain", "X-Host": req.headers.host ?? "" });
+      res.write("one ", () => callbacks++);
+      setTimeout(() => res.end(`two ${req.method} ${req.socket.remoteAddress}`, () => callbacks++), 5);
+    };
+    const errors = await withListener(listener, async (url) => {
+      const response = await sendRequest(url, "/p/a%2Fb?q=1", { method: "PUT", headers: { "Content-Length": 0 } });
+      expect([response.status, response.body.toString()]).toEqual([201, "one two PUT 127.0.0.1"]);
+      expect(response.headers["x-url"]).toBe("/p/a%2Fb?q=1");
+      expect(response.headers["x-host"]).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(response.headers["set-cookie"]).toEqual(["a=1", "b=2"]);
+      expect(response.rawHeaders.filter((name) => name.toLowerCase() === "date")).toHaveLength(1);
+      await waitUntil("both write callbacks ran", () => callbacks === 2);
+    });
+    expect(errors).toBe("");
+  });
+
+  test("req.pipe(res) echoes a 1 MiB body byte-exact", async () => {
+    const body = Buffer.alloc(1 << 20, 7);
+    await withListener((req, res) => req.pipe(res), async (url) => {
+      const response = await sendRequest(url, "/", { method: "POST", body });
+      expect(response.body.equals(body)).toBe(true);
+    });
+  });
+
+  test("a client that leaves mid-stream closes the listener's response", async () => {
+    let isClosed = false;
+    const listener = (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      const timer = setInterval(() => res.write("tick\n"), 5);
+      res.on("close", () => {
+        clearInterval(timer);
+        isClosed = true;
+      });
+    };
+    await withListener(listener, async (url) => {
+      const connection = await RawConnection.open(url);
+      connection.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await connection.readHead();
+      connection.close();
+      await waitUntil("the listener saw the close", () => isClosed, 3_000);
+    });
+  });
+
+  test("an http.Server's request listeners are the app", async () => {
+    const server = createServer((req, res) => res.end(`server ${req.url}`));
+    await withListener(server, async (url) => {
+      expect((await sendRequest(url, "/s")).body.toString()).toBe("server /s");
+    });
+  });
+
+  test("Express 5: routing, JSON, params, req.ip", async () => {
+    const app = express();
+    app.use(express.json());
+    app.get("/users/:id", (req, res) => void res.json({ id: req.params.id, ip: req.ip }));
+    app.post("/echo", (req, res) => void res.status(202).json(req.body));
+    await withListener(app, async (url) => {
+      const got = await sendRequest(url, "/users/42");
+      expect([got.status, JSON.parse(got.body.toString())]).toEqual([200, { id: "42", ip: "127.0.0.1" }]);
+      const posted = await sendRequest(url, "/echo", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"a":[1,2]}' });
+      expect([posted.status, JSON.parse(posted.body.toString())]).toEqual([202, { a: [1, 2] }]);
+      expect((await sendRequest(url, "/nope")).status).toBe(404);
+    });
+  });
+
+  test("Koa's callback()", async () => {
+    const app = new Koa();
+    app.use((ctx) => {
+      ctx.body = { path: ctx.path, method: ctx.method };
+    });
+    await withListener(app.callback(), async (url) => {
+      const response = await sendRequest(url, "/k");
+      expect(JSON.parse(response.body.toString())).toEqual({ path: "/k", method: "GET" });
+    });
+  });
+
+  test("Fastify's server, once ready", async () => {
+    const app = fastify();
+    app.get("/f/:name", async (request) => ({ hello: (request.params as { name: string }).name }));
+    await app.ready();
+    await withListener(app.server, async (url) => {
+      const response = await sendRequest(url, "/f/world");
+      expect([response.status, JSON.parse(response.body.toString())]).toEqual([200, { hello: "world" }]);
+    });
+    await app.close();
+  });
+});

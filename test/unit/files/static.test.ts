@@ -442,8 +442,9 @@ describe("big listings", () => {
       const smallMs = Date.now() - started;
       const pages = await Promise.all(listings);
       expect([small.body.toString(), pages.every((page) => page.status === 200 && page.body.includes("entry-19999.txt"))]).toEqual([DATA, true]);
-      // Before the cache each listing rendered the whole folder again: the small file waited seconds.
-      expect(smallMs).toBeLessThan(500);
+      // Before the cache each listing rendered the whole folder again: the small file waited 8-11 s.
+      // The bound leaves room for a loaded CI machine (one render of the folder takes ~300 ms there).
+      expect(smallMs).toBeLessThan(2500);
       writeFileSync(join(big, "new-entry.txt"), "");
       expect((await get("/big/")).body.toString()).toContain("new-entry.txt");
     } finally {

@@ -1,6 +1,7 @@
 // The checks a handler makes on what an app hands it (PEP 3333 "The start_response() Callable"):
 // the status, each header pair, each body chunk. Apps send the same literals on every response,
-// so what passed is remembered (bounded) and a repeat costs a comparison; resetChecks() is for tests.
+// so the last status and the pair at each of the first 16 positions are remembered, and a repeat
+// costs a comparison; resetChecks() is for tests.
 // Imported, not the global: node's global Buffer is a getter, a call on every use.
 import { Buffer } from "node:buffer";
 import { describe } from "../core/describe.ts";
@@ -12,9 +13,6 @@ const DIGITS = /^[0-9]+$/;
 // The lengths of the hop-by-hop names (te, upgrade, trailers, connection, keep-alive,
 // transfer-encoding, proxy-authenticate, proxy-authorization) as bits: most names skip the lookup.
 const HOP_BY_HOP_LENGTHS = (1 << 2) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 17) | (1 << 18) | (1 << 19);
-// Remembered names and values are short and few: an app that invents names cannot grow them.
-const MEMO_SIZE = 256;
-const MEMO_LENGTH = 64;
 
 /** A chunk's size in bytes (a string counts as UTF-8). */
 export function byteLength(chunk: Chunk): number {
@@ -50,28 +48,16 @@ export function parseStatus(status: unknown): number {
   throw new ProtocolError(`status must be 3 digits from 100, a space and a latin-1 reason without control characters, like "200 OK" (got ${JSON.stringify(status)})`);
 }
 
-const checkedNames = new Set<string>();
-const checkedValues = new Set<string>();
-// The pair that passed at each position: an app that sends the same literals each time skips
-// even the Set lookups, which cost more than the comparisons.
+// The pair that passed at each position: an app that sends the same literals each time skips the
+// checks. (Sets of every name and value that passed paid nothing measurable: docs/PERFORMANCE.md.)
 const lastNames: string[] = [];
 const lastValues: string[] = [];
-
-function remember(memo: Set<string>, text: string): void {
-  if (text.length <= MEMO_LENGTH && memo.size < MEMO_SIZE) memo.add(text);
-}
 
 /** Checks the header pair at position `at` of a startResponse call: a token name, a latin-1 value without controls. */
 function checkPair(at: number, name: string, value: string): void {
   if (at < lastNames.length && lastNames[at] === name && lastValues[at] === value) return;
-  if (!checkedNames.has(name)) {
-    if (!TOKEN.test(name)) throw new ProtocolError(`header name ${JSON.stringify(name)} is not an HTTP token`);
-    remember(checkedNames, name);
-  }
-  if (!checkedValues.has(value)) {
-    if (BAD_LATIN1_FIELD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character or a character above U+00FF in its value`);
-    remember(checkedValues, value);
-  }
+  if (!TOKEN.test(name)) throw new ProtocolError(`header name ${JSON.stringify(name)} is not an HTTP token`);
+  if (BAD_LATIN1_FIELD_VALUE.test(value)) throw new ProtocolError(`header ${name} has a control character or a character above U+00FF in its value`);
   // Positions fill in order from 0, so the arrays never have holes.
   if (at < 16) {
     lastNames[at] = name;
@@ -126,8 +112,6 @@ export function checkHeaders(headers: unknown): Readonly<HeaderFacts> {
 export function resetChecks(): void {
   lastStatus = "200 OK";
   lastCode = 200;
-  checkedNames.clear();
-  checkedValues.clear();
   lastNames.length = 0;
   lastValues.length = 0;
 }

@@ -28,6 +28,8 @@ export interface FastCgiOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Called after each request is logged (a `--workers` worker counts them for --max-requests). */
+  onRequestDone?: () => void;
 }
 
 /** A gw app served as a FastCGI responder on a listening socket; made by serveFastCgi. */
@@ -52,6 +54,7 @@ export class FastCgiServer implements ConnectionHost {
   readonly #maxConns: number;
   readonly #maxReqs: number;
   readonly #shutdownTimeout: number;
+  readonly #onRequestDone: (() => void) | undefined;
   readonly #connections = new Set<Connection>();
   #onIdle: (() => void) | undefined;
 
@@ -67,6 +70,7 @@ export class FastCgiServer implements ConnectionHost {
     this.#maxReqs = options.maxReqs ?? 1024;
     this.drainTimeout = options.drainTimeout ?? 120_000;
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     this.paramsOptions = { isMultiprocess: options.isMultiprocess ?? false };
     listener.maxConnections = this.#maxConns;
     listener.on("connection", (socket: Socket) => {
@@ -95,6 +99,7 @@ export class FastCgiServer implements ConnectionHost {
   logRequest(handler: BaseHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", requestLineOf(environ), handler.statusCode || "-", handler.bytesSent);
+    this.#onRequestDone?.();
   }
 
   /** Logs a connection dropped over a protocol violation, one line. */

@@ -28,6 +28,8 @@ export interface ScgiOptions {
   headTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Called after each request is logged (a `--workers` worker counts them for --max-requests). */
+  onRequestDone?: () => void;
 }
 
 // Milliseconds the unread rest of a body is read and dropped after the answer, so that closing
@@ -102,6 +104,7 @@ export class ScgiServer {
   readonly #maxHead: number;
   readonly #headTimeout: number;
   readonly #shutdownTimeout: number;
+  readonly #onRequestDone: (() => void) | undefined;
   /** Connections, with whether a request runs on each. */
   readonly #connections = new Map<Socket, boolean>();
   #onIdle: (() => void) | undefined;
@@ -117,6 +120,7 @@ export class ScgiServer {
     this.#maxHead = options.maxHead ?? SCGI_MAX_HEAD;
     this.#headTimeout = options.headTimeout ?? 30_000;
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     listener.on("connection", (socket: Socket) => this.#accept(socket));
   }
 
@@ -171,6 +175,7 @@ export class ScgiServer {
   #finished(socket: Socket, handler: ScgiHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", requestLineOf(environ), handler.statusCode || "-", handler.bytesSent);
+    this.#onRequestDone?.();
     // Only a body can be left unread; a request without one needs no lingering (and no timer).
     if (socket.destroyed || socket.readableEnded || environ.CONTENT_LENGTH === "0") return;
     // Reads and drops what the app left unread until the web server closes, for a while.

@@ -94,8 +94,8 @@ export async function bindListener(target: ListenTarget, isShared: boolean = fal
       resolve();
     };
     if ("socket" in target) server.listen(target.socket, onListening);
-    // exclusive: a cluster worker listens on the descriptor itself; through node:cluster the
-    // supervisor would hold it, and close it for good when its last worker exits.
+    // exclusive: a cluster worker listens on the inherited descriptor itself, not on a handle the
+    // supervisor opens on it, which node:cluster closes with its last worker (libuv spares fds 0-2).
     else if ("fd" in target) server.listen({ fd: target.fd, exclusive: true }, onListening);
     else server.listen(target.port, target.host, onListening);
   });

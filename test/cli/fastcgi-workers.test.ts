@@ -2,7 +2,7 @@
 // real signals, a raw FastCGI client and bounded load loops. The app answers its own pid, so the
 // tests can tell the workers apart and see a SIGHUP swap the code.
 import { spawnSync } from "node:child_process";
-import { connect } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -143,6 +143,32 @@ describe("gw fastcgi --workers", () => {
       expect((await distinctPids(socket)).size).toBe(2);
       expect((await gw.stop("SIGTERM")).code).toBe(0);
       expect(() => statSync(socket)).toThrow();
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 60_000);
+
+  test("fd 0 (a web server spawned gw) with --workers 1: each worker listens on it, and a killed lone worker's successor still does", async () => {
+    const dir = tempApp({ "app.ts": appSource("fd") }, "gw-fcgi-workers-");
+    const listener: Server = createServer();
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const port = (listener.address() as { port: number }).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    const gw = await startGw(["fastcgi", "app.ts", "--workers", "1", "--quiet"], { cwd: dir.dir, ready: /^Serving FastCGI on (fd 0)() \.\.\.$/, stdin: fd });
+    // The parent stops accepting, as a spawning web server does: connections go to gw.
+    listener.close();
+    try {
+      // The supervisor must keep fd 0 open for the successor of each lone worker.
+      let previous = String(gw.pid);
+      for (let kill = 1; kill <= 3; kill++) {
+        const pid = (await pollUntil("a worker", () => ask(port).catch(() => ""), (body) => body !== "" && body.split(" ").at(-3) !== previous, 10_000)).split(" ").at(-3)!;
+        process.kill(Number(pid), "SIGKILL");
+        await pollUntil(`kill ${kill} seen`, async () => lines(gw.stderr(), /^gw: worker 1 \(pid \d+\) exited with signal SIGKILL; started pid \d+$/), (n) => n === kill);
+        previous = pid;
+      }
+      expect((await ask(port)).split(" ").at(-3)).not.toBe(previous);
+      expect((await gw.stop("SIGTERM")).code).toBe(0);
     } finally {
       await gw.stop("SIGKILL");
       dir.remove();

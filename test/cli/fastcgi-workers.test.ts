@@ -15,12 +15,17 @@ const TCP_READY = /^Serving (?:FastCGI|SCGI) on (\S+) port (\d+) \.\.\.$/;
 const UNIX_READY = /^Serving FastCGI on unix:(\S+)() \.\.\.$/;
 const GET = { REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: "/", REQUEST_URI: "/", SERVER_PROTOCOL: "HTTP/1.1", REMOTE_ADDR: "192.0.2.7" };
 
-/** An app answering `<body> <pid> <gw.multiprocess> <SCRIPT_NAME>|<PATH_INFO>`; /busy blocks its worker 150 ms first. */
+/**
+ * An app answering `<body> <pid> <gw.multiprocess> <SCRIPT_NAME>|<PATH_INFO>`; /busy blocks its
+ * worker 150 ms first, /slow answers after 1.5 s without blocking.
+ */
 function appSource(body: string): string {
   return `export default (environ: Record<string, unknown>, start: (status: string, headers: [string, string][]) => unknown) => {
   if (String(environ.PATH_INFO).endsWith("/busy")) for (const end = Date.now() + 150; Date.now() < end;);
-  start("200 OK", [["Content-Type", "text/plain"]]);
-  return [${JSON.stringify(body)} + " " + process.pid + " " + environ["gw.multiprocess"] + " " + environ.SCRIPT_NAME + "|" + environ.PATH_INFO];
+  const text = ${JSON.stringify(body)} + " " + process.pid + " " + environ["gw.multiprocess"] + " " + environ.SCRIPT_NAME + "|" + environ.PATH_INFO;
+  const send = () => { start("200 OK", [["Content-Type", "text/plain"]]); return [text]; };
+  if (String(environ.PATH_INFO).endsWith("/slow")) return new Promise((resolve) => setTimeout(() => resolve(send()), 1500));
+  return send();
 };
 `;
 }
@@ -51,10 +56,11 @@ async function distinctPids(address: FastCgiAddress): Promise<Set<string>> {
  * connection. A kept connection the server ends while idle (a draining worker) is reopened, as
  * nginx does; a request that got a partial or no answer on an open connection is a failure.
  */
-function loop(address: FastCgiAddress): { stop: () => Promise<{ failures: string[]; bodies: string[] }> } {
+function loop(address: FastCgiAddress): { stop: () => Promise<{ failures: string[]; bodies: string[]; kept: number }> } {
   let isRunning = true;
   const failures: string[] = [];
   const bodies: string[] = [];
+  let keptAnswers = 0;
   const fresh = async (): Promise<void> => {
     while (isRunning) {
       try {
@@ -74,7 +80,10 @@ function loop(address: FastCgiAddress): { stop: () => Promise<{ failures: string
         connection.send(requestRecords(id, GET, "", FCGI_KEEP_CONN));
         await connection.waitFor(`reply ${id}`, () => connection!.replies.get(id)?.end !== undefined || connection!.isClosed);
         const reply = connection.replies.get(id);
-        if (reply?.end !== undefined) bodies.push(splitResponse(reply.stdout).body.toString());
+        if (reply?.end !== undefined) {
+          bodies.push(splitResponse(reply.stdout).body.toString());
+          keptAnswers++;
+        }
         else if (reply !== undefined) failures.push(`kept: request ${id} cut after ${reply.stdout.length} bytes`);
         if (connection.isClosed) connection = undefined;
       } catch (error) {
@@ -90,7 +99,7 @@ function loop(address: FastCgiAddress): { stop: () => Promise<{ failures: string
     stop: async () => {
       isRunning = false;
       await clients;
-      return { failures, bodies };
+      return { failures, bodies, kept: keptAnswers };
     },
   };
 }
@@ -118,6 +127,7 @@ describe("gw fastcgi --workers", () => {
       const result = await load.stop();
       expect(result.failures).toEqual([]);
       expect(result.bodies.length).toBeGreaterThan(20);
+      expect(result.kept).toBeGreaterThan(5);
       // Answers came from the old and the new code: 3 generations of 2 workers, and the first.
       expect(new Set(result.bodies.map((body) => body.split(" ").slice(0, 3).join(" "))).size).toBeGreaterThan(3);
       expect(await ask(gw.port)).toMatch(/^gen 3 /);
@@ -141,6 +151,8 @@ describe("gw fastcgi --workers", () => {
       expect(gw.readyLine).toBe(`Serving FastCGI on unix:${socket} ...`);
       expect(statSync(socket).mode & 0o777).toBe(0o660);
       expect((await distinctPids(socket)).size).toBe(2);
+      const live = await runGw(["fastcgi", "app.ts", "--workers", "2", "--socket", socket], { cwd: dir.dir });
+      expect([live.exitCode, live.stderr.trim()]).toEqual([1, `gw: another server is listening on ${socket}; stop it or choose another --socket`]);
       expect((await gw.stop("SIGTERM")).code).toBe(0);
       expect(() => statSync(socket)).toThrow();
     } finally {
@@ -174,6 +186,25 @@ describe("gw fastcgi --workers", () => {
       dir.remove();
     }
   }, 60_000);
+
+  test("SIGTERM: a request in flight on a FCGI_KEEP_CONN connection gets its whole answer, then the connection ends; exit 0", async () => {
+    const dir = tempApp({ "app.ts": appSource("drain") }, "gw-fcgi-workers-");
+    const gw = await startGw(["fastcgi", "app.ts", "--workers", "2", "--port", "0", "--quiet"], { cwd: dir.dir, ready: TCP_READY });
+    try {
+      const connection = await FastCgiConnection.open(gw.port);
+      connection.send(requestRecords(1, { ...GET, PATH_INFO: "/slow", REQUEST_URI: "/slow" }, "", FCGI_KEEP_CONN));
+      // The request is running (it answers after 1.5 s) when the signal comes.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const exited = gw.stop("SIGTERM", 10_000);
+      const reply = await connection.reply(1, 5_000);
+      expect(splitResponse(reply.stdout).body.toString()).toMatch(/^drain \d+ true \|\/slow$/);
+      await connection.closed(5_000);
+      expect((await exited).code).toBe(0);
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
 
   test("--workers without APP is one line, exit 1", async () => {
     const run = await runGw(["fastcgi", "--workers", "2", "--port", "0"]);

@@ -9,6 +9,9 @@ import { serveScgi } from "../server/scgi.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
 import { installLoaderHooks, loadApp } from "./load.ts";
 
+// Milliseconds a draining FastCGI or SCGI worker keeps idle connections open for requests on their way.
+const IDLE_GRACE = 2_000;
+
 /** The fronts a worker can run, by the name the supervisor gives. */
 export const FRONTS: Record<string, StartFront> = {
   http: async (app, target, hooks) => {
@@ -24,16 +27,17 @@ export const FRONTS: Record<string, StartFront> = {
     void server.serveForever();
     return { port: server.port, drain: (timeout) => server.drain(timeout) };
   },
-  // Behind a web server: shutdown() is the drain (keep-conn connections end after their last request).
+  // Behind a web server: shutdown() is the drain (keep-conn connections end after their last
+  // request); connections still idle after 2 s are closed, as HttpServer.drain does.
   fastcgi: async (app, target, hooks) => {
     const listener = await bindListener(target, true);
     const server = serveFastCgi(listener, app, hooks);
-    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout) };
+    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout, IDLE_GRACE) };
   },
   scgi: async (app, target, hooks, setup) => {
     const listener = await bindListener(target, true);
     const server = serveScgi(listener, app, { ...hooks, scriptName: setup.scriptName });
-    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout) };
+    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout, IDLE_GRACE) };
   },
 };
 

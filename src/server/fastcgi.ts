@@ -116,13 +116,20 @@ export class FastCgiServer implements ConnectionHost {
 
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after the timeout), closes
-   * idle connections and resolves once every connection is closed.
+   * idle connections (after `idleGrace` ms, serving requests that come on them until then) and
+   * resolves once every connection is closed.
    */
-  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+  async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (!this.isClosing) {
       this.isClosing = true;
       const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-      for (const connection of this.#connections) if (connection.isIdle) connection.socket.end();
+      const endIdle = (): void => {
+        for (const connection of this.#connections) if (connection.isIdle) connection.socket.end();
+      };
+      // A worker that drains has just accepted connections whose first records are still on
+      // their way: ending those at once would lose a request the web server already sent.
+      const grace = idleGrace > 0 ? setTimeout(endIdle, Math.min(idleGrace, timeout)) : undefined;
+      if (grace === undefined) endIdle();
       const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
       const timer = setTimeout(() => {
         for (const connection of this.#connections) connection.socket.destroy();
@@ -130,6 +137,7 @@ export class FastCgiServer implements ConnectionHost {
       timer.unref();
       await Promise.all([listenerClosed, idle]);
       clearTimeout(timer);
+      clearTimeout(grace);
       this.#log?.flush();
     }
   }

@@ -186,13 +186,18 @@ export class ScgiServer {
 
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after the timeout), closes
-   * connections that have not sent a whole head, and resolves once every connection is closed.
+   * connections that have not sent a whole head (after `idleGrace` ms: a draining worker's newest
+   * connections may have their head on the way), and resolves once every connection is closed.
    */
-  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+  async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (this.isClosing) return;
     this.isClosing = true;
     const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
+    const dropIdle = (): void => {
+      for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
+    };
+    const grace = idleGrace > 0 ? setTimeout(dropIdle, Math.min(idleGrace, timeout)) : undefined;
+    if (grace === undefined) dropIdle();
     const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
     const timer = setTimeout(() => {
       for (const socket of this.#connections.keys()) socket.destroy();
@@ -200,6 +205,7 @@ export class ScgiServer {
     timer.unref();
     await Promise.all([listenerClosed, idle]);
     clearTimeout(timer);
+    clearTimeout(grace);
     this.#log?.flush();
   }
 }

@@ -5,7 +5,7 @@ import { UserError } from "../core/errors.ts";
 import type { AnyApp, App } from "../core/types.ts";
 import type { ListenTarget } from "../server/listen.ts";
 import type { Io } from "./io.ts";
-import { folderApp, type FolderOptions } from "./serve.ts";
+import { folderApp, serveWorkers, type FolderOptions, type WorkerOptions } from "./serve.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
 
 /** The protocol a front speaks. */
@@ -25,28 +25,51 @@ export interface FrontOptions {
   folder: FolderOptions | undefined;
   /** SCGI's --script-name. */
   scriptName?: string;
+  /** Serve APP from worker processes under a supervisor (--workers). */
+  workers?: WorkerOptions | undefined;
 }
 
-/** Listening on a socket file excludes --host and --port; neither means fd 0 if it listens, else the default port. */
-async function listenerFor(options: FrontOptions): Promise<{ listener: Server; target: ListenTarget }> {
-  const { bindListener, inheritedListener } = await import("../server/listen.ts");
+/**
+ * Where to listen: a socket file excludes --host and --port; neither means fd 0 if `fdListens`
+ * says it is a listening socket, else the default port.
+ */
+async function targetFor(options: FrontOptions, fdListens: () => Promise<boolean>): Promise<ListenTarget> {
   if (options.socket !== undefined) {
     if (options.host !== undefined || options.port !== undefined) throw new UserError("listen on either --socket or --host/--port, not both");
-    const target = { socket: options.socket, mode: options.socketMode };
-    return { listener: await bindListener(target), target };
+    return { socket: options.socket, mode: options.socketMode };
   }
   if (options.socketMode !== undefined) throw new UserError("--socket-mode needs --socket");
-  if (options.host === undefined && options.port === undefined) {
-    // FastCGI §2.2: a web server that spawns the application passes the listening socket as fd 0.
-    const inherited = await inheritedListener(0);
-    if (inherited !== undefined) return { listener: inherited, target: { fd: 0 } };
-  }
-  const target = { host: options.host ?? "127.0.0.1", port: options.port ?? options.defaultPort };
-  return { listener: await bindListener(target), target };
+  // FastCGI §2.2: a web server that spawns the application passes the listening socket as fd 0.
+  if (options.host === undefined && options.port === undefined && (await fdListens())) return { fd: 0 };
+  return { host: options.host ?? "127.0.0.1", port: options.port ?? options.defaultPort };
+}
+
+/** Binds where targetFor says; an inherited fd 0 is bound while it is probed. */
+async function listenerFor(options: FrontOptions): Promise<{ listener: Server; target: ListenTarget }> {
+  const { bindListener, inheritedListener } = await import("../server/listen.ts");
+  let inherited: Server | undefined;
+  const target = await targetFor(options, async () => (inherited = await inheritedListener(0)) !== undefined);
+  return { listener: inherited ?? (await bindListener(target)), target };
+}
+
+/**
+ * Serves APP from `--workers` processes: the supervisor clears a stale socket file, then its
+ * workers listen (through node:cluster, or each on fd 0) and run the protocol's front.
+ */
+async function serveFrontWorkers(protocol: FrontProtocol, app: string, options: FrontOptions, workers: WorkerOptions, io: Io): Promise<number> {
+  const { clearStaleSocket, describeTarget, isListeningFd } = await import("../server/listen.ts");
+  const listen = await targetFor(options, () => isListeningFd(0));
+  if ("socket" in listen) await clearStaleSocket(listen.socket);
+  const setup = { front: protocol.toLowerCase(), listen, app, isQuiet: options.isQuiet, scriptName: options.scriptName };
+  return serveWorkers(setup, (port) => `Serving ${protocol} on ${describeTarget(listen, port)} ...`, workers, io);
 }
 
 /** Serves until SIGINT or SIGTERM; resolves to the exit code. */
 export async function serveFront(protocol: FrontProtocol, options: FrontOptions, io: Io): Promise<number> {
+  if (options.workers !== undefined) {
+    if (options.app === undefined) throw new UserError("--workers serves an APP; give the module to serve");
+    return serveFrontWorkers(protocol, options.app, options, options.workers, io);
+  }
   const pc = colorsFor(io);
   let app: AnyApp;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.

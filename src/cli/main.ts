@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { processIo, type Io } from "./io.ts";
+import type { WorkerOptions } from "./serve.ts";
 import { report } from "./report.ts";
 
 /** Parses a --port value: a whole number from 0 to 65535. */
@@ -84,6 +85,11 @@ interface FrontCommandOptions {
   cgiAssign?: string[];
   cgiUser?: string;
   scriptName?: string;
+  workers?: number;
+  timeout: number;
+  gracefulTimeout: number;
+  maxRequests?: number;
+  maxRequestsJitter: number;
 }
 
 interface ServeCommandOptions {
@@ -129,6 +135,27 @@ interface EnvFileList {
   isOptional: boolean;
 }
 
+/** Adds --workers and the options that tune them (gw serve, fastcgi, scgi). */
+function addWorkerOptions(command: Command): Command {
+  return command
+    .option("-w, --workers <n>", "serve APP from N worker processes under a supervisor (\"auto\": one per CPU); no reload", parseWorkers)
+    .option("--timeout <seconds>", "with --workers: replace a worker whose event loop stays blocked this long", parseSeconds, 30)
+    .option("--graceful-timeout <seconds>", "with --workers: time a stopping worker has to finish its requests", parseSeconds, 30)
+    .option("--max-requests <n>", "with --workers: replace a worker gracefully after about N requests", parseCount)
+    .option("--max-requests-jitter <n>", "with --max-requests: add 0..N at random per worker, so they do not restart together", parseCountOrZero, 0);
+}
+
+/** The WorkerOptions of a command's --workers and its tuning options; undefined without --workers. */
+function workerOptions(options: { workers?: number; timeout: number; gracefulTimeout: number; maxRequests?: number; maxRequestsJitter: number }): WorkerOptions | undefined {
+  return options.workers === undefined ? undefined : {
+    count: options.workers,
+    timeout: options.timeout,
+    gracefulTimeout: options.gracefulTimeout,
+    maxRequests: options.maxRequests ?? 0,
+    maxRequestsJitter: options.maxRequestsJitter,
+  };
+}
+
 function defaultPort(io: Io): number {
   const fromEnv = io.env.PORT;
   if (fromEnv === undefined || fromEnv === "") return 8000;
@@ -157,7 +184,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       writeErr: (text) => io.stderr.write(text),
     });
 
-  program
+  const serveCommand = program
     .command("serve")
     .description("serve APP (path[:export]) over HTTP; without APP, serve a folder's files (and CGI scripts with --cgi)")
     .argument("[app]", "the module to serve, as path[:export]; default export, else the export named app")
@@ -192,12 +219,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
     .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
     .option("--no-static", "do not serve the static/ folder beside APP")
-    .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop")
-    .option("-w, --workers <n>", "serve APP from N worker processes under a supervisor (\"auto\": one per CPU); no reload", parseWorkers)
-    .option("--timeout <seconds>", "with --workers: replace a worker whose event loop stays blocked this long", parseSeconds, 30)
-    .option("--graceful-timeout <seconds>", "with --workers: time a stopping worker has to finish its requests", parseSeconds, 30)
-    .option("--max-requests <n>", "with --workers: replace a worker gracefully after about N requests", parseCount)
-    .option("--max-requests-jitter <n>", "with --max-requests: add 0..N at random per worker, so they do not restart together", parseCountOrZero, 0)
+    .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop");
+  addWorkerOptions(serveCommand)
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
@@ -228,13 +251,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
           shouldReload: options.reload && !isFolder && options.workers === undefined,
-          workers: options.workers === undefined ? undefined : {
-            count: options.workers,
-            timeout: options.timeout,
-            gracefulTimeout: options.gracefulTimeout,
-            maxRequests: options.maxRequests ?? 0,
-            maxRequestsJitter: options.maxRequestsJitter,
-          },
+          workers: workerOptions(options),
           watch: options.watch ?? [],
           shouldValidate: options.validate,
           envFiles,
@@ -321,10 +338,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
       .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)");
     if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
+    addWorkerOptions(command);
     command.action((app: string | undefined, options: FrontCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (isFolder && app !== undefined) throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       if (options.reload === true) throw new UserError(`--reload is not yet supported by gw ${name}; use gw serve APP while developing`);
+      if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
       let scriptName = options.scriptName;
       if (scriptName !== undefined) {
         // PEP 3333: SCRIPT_NAME is '' or starts with "/" and never ends with one.
@@ -341,6 +360,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           defaultPort: port,
           isQuiet: options.quiet === true,
           scriptName,
+          workers: workerOptions(options),
           folder: isFolder
             ? {
               directory: options.directory ?? ".",

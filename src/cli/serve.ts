@@ -7,6 +7,7 @@ import { UserError } from "../core/errors.ts";
 import { appFunction } from "../core/util.ts";
 import { fileURLToPath } from "node:url";
 import type { App } from "../core/types.ts";
+import type { WorkerSetup } from "../server/worker.ts";
 import type { Io } from "./io.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
 
@@ -55,17 +56,21 @@ export interface WorkerOptions {
   maxRequestsJitter: number;
 }
 
-/** Runs APP in supervised worker processes until SIGTERM/SIGINT; resolves to the exit code. */
-async function serveWorkers(app: string, options: ServeOptions, workers: WorkerOptions, io: Io): Promise<number> {
-  const [{ superviseWorkers }, { readyLine }] = await Promise.all([import("../server/workers.ts"), import("../core/log.ts")]);
+/**
+ * Runs an app in supervised worker processes until SIGTERM/SIGINT, each running the front
+ * `setup` names (http, fastcgi, scgi); `readyLine` turns the bound port into the ready line.
+ * Resolves to the exit code.
+ */
+export async function serveWorkers(setup: Omit<WorkerSetup, "cwd" | "isMultiprocess" | "heartbeat" | "maxRequests">, readyLine: (port: number) => string, workers: WorkerOptions, io: Io): Promise<number> {
+  const { superviseWorkers } = await import("../server/workers.ts");
   const entry = new URL(import.meta.url.endsWith(".ts") ? "../dev/worker-process.ts" : "../dev/worker-process.js", import.meta.url);
   return superviseWorkers({
     workerModule: fileURLToPath(entry),
-    setup: { front: "http", listen: { host: options.host, port: options.port }, app, cwd: io.cwd, isQuiet: options.isQuiet },
+    setup: { ...setup, cwd: io.cwd },
     ...workers,
     stdout: io.stdout,
     stderr: io.stderr,
-    readyLine: (port) => readyLine(options.host || "0.0.0.0", port),
+    readyLine,
   });
 }
 
@@ -229,7 +234,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     const unsupported = [options.auth.length > 0 && "--auth", options.htpasswd !== undefined && "--htpasswd",
       Array.isArray(options.static) && options.static.length > 0 && "--static", options.keepUnderscoreHeaders && "--header-underscores keep"].filter(Boolean);
     if (unsupported.length > 0) throw new UserError(`${unsupported.join(", ")} cannot be combined with --workers yet; put them in front of gw (nginx) or serve without --workers`);
-    return serveWorkers(options.app, options, options.workers, io);
+    const { readyLine } = await import("../core/log.ts");
+    const setup = { front: "http", listen: { host: options.host, port: options.port }, app: options.app, isQuiet: options.isQuiet };
+    return serveWorkers(setup, (port) => readyLine(options.host || "0.0.0.0", port), options.workers, io);
   }
   const pc = colorsFor(io);
   const tls = await tlsFor(options.tls, io, pc);

@@ -2,13 +2,20 @@
 // dev/ may import user code) and runs it under the supervisor with the front it names.
 import type { App } from "../core/types.ts";
 import { appFunction } from "../core/util.ts";
+import { serveFastCgi } from "../server/fastcgi.ts";
 import { makeServer } from "../server/http.ts";
+import { bindListener, portOf } from "../server/listen.ts";
+import { serveScgi } from "../server/scgi.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
 import { installLoaderHooks, loadApp } from "./load.ts";
 
-/** The fronts a worker can run, by the name the supervisor gives; FastCGI and SCGI join here. */
+// Milliseconds a draining FastCGI or SCGI worker keeps idle connections open for requests on their way.
+const IDLE_GRACE = 2_000;
+
+/** The fronts a worker can run, by the name the supervisor gives. */
 export const FRONTS: Record<string, StartFront> = {
   http: async (app, target, hooks) => {
+    if ("socket" in target) throw new Error("the HTTP front listens on a host and port");
     const host = "host" in target ? target.host : "";
     const port = "port" in target ? target.port : 0;
     const server = await makeServer(host, port, app, {
@@ -19,6 +26,18 @@ export const FRONTS: Record<string, StartFront> = {
     });
     void server.serveForever();
     return { port: server.port, drain: (timeout) => server.drain(timeout) };
+  },
+  // Behind a web server: shutdown() is the drain (keep-conn connections end after their last
+  // request); connections still idle after 2 s are closed, as HttpServer.drain does.
+  fastcgi: async (app, target, hooks) => {
+    const listener = await bindListener(target, true);
+    const server = serveFastCgi(listener, app, hooks);
+    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout, IDLE_GRACE) };
+  },
+  scgi: async (app, target, hooks, setup) => {
+    const listener = await bindListener(target, true);
+    const server = serveScgi(listener, app, { ...hooks, scriptName: setup.scriptName });
+    return { port: portOf(listener) ?? 0, drain: (timeout) => server.shutdown(timeout, IDLE_GRACE) };
   },
 };
 

@@ -28,6 +28,8 @@ export interface FastCgiOptions {
   drainTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Called after each request is logged (a `--workers` worker counts them for --max-requests). */
+  onRequestDone?: () => void;
 }
 
 /** A gw app served as a FastCGI responder on a listening socket; made by serveFastCgi. */
@@ -52,6 +54,7 @@ export class FastCgiServer implements ConnectionHost {
   readonly #maxConns: number;
   readonly #maxReqs: number;
   readonly #shutdownTimeout: number;
+  readonly #onRequestDone: (() => void) | undefined;
   readonly #connections = new Set<Connection>();
   #onIdle: (() => void) | undefined;
 
@@ -67,6 +70,7 @@ export class FastCgiServer implements ConnectionHost {
     this.#maxReqs = options.maxReqs ?? 1024;
     this.drainTimeout = options.drainTimeout ?? 120_000;
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     this.paramsOptions = { isMultiprocess: options.isMultiprocess ?? false };
     listener.maxConnections = this.#maxConns;
     listener.on("connection", (socket: Socket) => {
@@ -95,6 +99,7 @@ export class FastCgiServer implements ConnectionHost {
   logRequest(handler: BaseHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", requestLineOf(environ), handler.statusCode || "-", handler.bytesSent);
+    this.#onRequestDone?.();
   }
 
   /** Logs a connection dropped over a protocol violation, one line. */
@@ -111,13 +116,20 @@ export class FastCgiServer implements ConnectionHost {
 
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after the timeout), closes
-   * idle connections and resolves once every connection is closed.
+   * idle connections (after `idleGrace` ms, serving requests that come on them until then) and
+   * resolves once every connection is closed.
    */
-  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+  async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (!this.isClosing) {
       this.isClosing = true;
       const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-      for (const connection of this.#connections) if (connection.isIdle) connection.socket.end();
+      const endIdle = (): void => {
+        for (const connection of this.#connections) if (connection.isIdle) connection.socket.end();
+      };
+      // A worker that drains has just accepted connections whose first records are still on
+      // their way: ending those at once would lose a request the web server already sent.
+      const grace = idleGrace > 0 ? setTimeout(endIdle, Math.min(idleGrace, timeout)) : undefined;
+      if (grace === undefined) endIdle();
       const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
       const timer = setTimeout(() => {
         for (const connection of this.#connections) connection.socket.destroy();
@@ -125,6 +137,7 @@ export class FastCgiServer implements ConnectionHost {
       timer.unref();
       await Promise.all([listenerClosed, idle]);
       clearTimeout(timer);
+      clearTimeout(grace);
       this.#log?.flush();
     }
   }

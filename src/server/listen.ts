@@ -65,7 +65,7 @@ function isLive(path: string): Promise<boolean> {
  * Clears the way for a socket at `path`: a socket file nobody listens on (left by a gw that was
  * killed) is removed; a live socket or any other kind of file is a UserError.
  */
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();
@@ -78,9 +78,13 @@ async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-/** Starts listening on `target` and resolves with the listening server; failures are one-line UserErrors. */
-export async function bindListener(target: ListenTarget): Promise<Server> {
-  if ("socket" in target) await clearStaleSocket(target.socket);
+/**
+ * Starts listening on `target` and resolves with the listening server; failures are one-line
+ * UserErrors. A `--workers` worker passes `isShared`: its siblings listen on the same socket file
+ * (node:cluster shares it), which the supervisor cleared of a stale one before they started.
+ */
+export async function bindListener(target: ListenTarget, isShared: boolean = false): Promise<Server> {
+  if ("socket" in target && !isShared) await clearStaleSocket(target.socket);
   const server = createServer({ noDelay: true });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(translate(error, target));
@@ -90,7 +94,9 @@ export async function bindListener(target: ListenTarget): Promise<Server> {
       resolve();
     };
     if ("socket" in target) server.listen(target.socket, onListening);
-    else if ("fd" in target) server.listen({ fd: target.fd }, onListening);
+    // exclusive: a cluster worker listens on the inherited descriptor itself, not on a handle the
+    // supervisor opens on it, which node:cluster closes with its last worker (libuv spares fds 0-2).
+    else if ("fd" in target) server.listen({ fd: target.fd, exclusive: true }, onListening);
     else server.listen(target.port, target.host, onListening);
   });
   if ("socket" in target && target.mode !== undefined) await chmod(target.socket, target.mode);
@@ -110,12 +116,34 @@ export async function inheritedListener(fd: number = 0): Promise<Server | undefi
   }
 }
 
+/**
+ * Whether `fd` is a listening socket, asked of a short-lived child that inherits it: listening on
+ * it here would tie the descriptor to a server whose close() closes it (the `--workers`
+ * supervisor hands fd 0 to its workers and must neither accept on it nor lose it).
+ */
+export async function isListeningFd(fd: number = 0): Promise<boolean> {
+  try {
+    if (!fstatSync(fd).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  const { spawnSync } = await import("node:child_process");
+  const probe = `require("node:net").createServer().on("error", () => process.exit(1)).listen({ fd: ${fd}, exclusive: true }, () => process.exit(0))`;
+  const stdio = Array.from({ length: fd + 1 }, (_, at) => (at === fd ? "inherit" : "ignore")) as ("inherit" | "ignore")[];
+  return spawnSync(process.execPath, ["-e", probe], { stdio, timeout: 10_000 }).status === 0;
+}
+
 /** Where a listener listens, for the ready line: `127.0.0.1 port 9000`, `unix:/run/gw.sock` or `fd 0`. */
 export function describeListener(server: Server, target: ListenTarget): string {
+  const address = server.address() as AddressInfo | string | null;
+  return describeTarget(target, typeof address === "object" && address !== null ? address.port : 0);
+}
+
+/** describeListener's text for `target` when it got `port` (what --workers' supervisor knows). */
+export function describeTarget(target: ListenTarget, port: number): string {
   if ("socket" in target) return `unix:${target.socket}`;
   if ("fd" in target) return `fd ${target.fd}`;
-  const address = server.address() as AddressInfo | null;
-  return `${target.host} port ${address?.port ?? target.port}`;
+  return `${target.host} port ${port || target.port}`;
 }
 
 /** The port a TCP listener got (the real one when 0 was asked); undefined for a socket file. */

@@ -28,6 +28,8 @@ export interface ScgiOptions {
   headTimeout?: number;
   /** Milliseconds shutdown() waits for in-flight requests before cutting them. @default 10000 */
   shutdownTimeout?: number;
+  /** Called after each request is logged (a `--workers` worker counts them for --max-requests). */
+  onRequestDone?: () => void;
 }
 
 // Milliseconds the unread rest of a body is read and dropped after the answer, so that closing
@@ -102,6 +104,7 @@ export class ScgiServer {
   readonly #maxHead: number;
   readonly #headTimeout: number;
   readonly #shutdownTimeout: number;
+  readonly #onRequestDone: (() => void) | undefined;
   /** Connections, with whether a request runs on each. */
   readonly #connections = new Map<Socket, boolean>();
   #onIdle: (() => void) | undefined;
@@ -117,6 +120,7 @@ export class ScgiServer {
     this.#maxHead = options.maxHead ?? SCGI_MAX_HEAD;
     this.#headTimeout = options.headTimeout ?? 30_000;
     this.#shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    this.#onRequestDone = options.onRequestDone;
     listener.on("connection", (socket: Socket) => this.#accept(socket));
   }
 
@@ -171,6 +175,7 @@ export class ScgiServer {
   #finished(socket: Socket, handler: ScgiHandler): void {
     const environ = handler.environ;
     this.#log?.log(environ.REMOTE_ADDR ?? "-", requestLineOf(environ), handler.statusCode || "-", handler.bytesSent);
+    this.#onRequestDone?.();
     // Only a body can be left unread; a request without one needs no lingering (and no timer).
     if (socket.destroyed || socket.readableEnded || environ.CONTENT_LENGTH === "0") return;
     // Reads and drops what the app left unread until the web server closes, for a while.
@@ -181,13 +186,18 @@ export class ScgiServer {
 
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after the timeout), closes
-   * connections that have not sent a whole head, and resolves once every connection is closed.
+   * connections that have not sent a whole head (after `idleGrace` ms: a draining worker's newest
+   * connections may have their head on the way), and resolves once every connection is closed.
    */
-  async shutdown(timeout: number = this.#shutdownTimeout): Promise<void> {
+  async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (this.isClosing) return;
     this.isClosing = true;
     const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
+    const dropIdle = (): void => {
+      for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
+    };
+    const grace = idleGrace > 0 ? setTimeout(dropIdle, Math.min(idleGrace, timeout)) : undefined;
+    if (grace === undefined) dropIdle();
     const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
     const timer = setTimeout(() => {
       for (const socket of this.#connections.keys()) socket.destroy();
@@ -195,6 +205,7 @@ export class ScgiServer {
     timer.unref();
     await Promise.all([listenerClosed, idle]);
     clearTimeout(timer);
+    clearTimeout(grace);
     this.#log?.flush();
   }
 }

@@ -1,12 +1,16 @@
-// One worker process under the supervisor (server/workers.ts): runs a front (HTTP now; FastCGI
-// and SCGI plug in the same way) on the socket the supervisor shares through node:cluster, beats
-// a heartbeat over IPC, and drains when told to: gunicorn's worker half of the arbiter.
+// One worker process under the supervisor (server/workers.ts): runs a front (HTTP, FastCGI or
+// SCGI) on the socket the supervisor shares through node:cluster, beats a heartbeat over IPC,
+// and drains when told to: gunicorn's worker half of the arbiter.
 import { fstatSync } from "node:fs";
 import type { App } from "../core/types.ts";
 import type { TextSink } from "../core/input.ts";
+import type { ListenTarget } from "./listen.ts";
 
-/** Where a worker listens: the supervisor's shared host and port, or an inherited descriptor (fd 0). */
-export type ListenTarget = { host: string; port: number } | { fd: number };
+/**
+ * Where a worker listens: the supervisor's shared host and port or socket file (through
+ * node:cluster), or an inherited descriptor (fd 0), which each worker listens on itself.
+ */
+export type { ListenTarget };
 
 /** What the supervisor tells each worker to run (JSON, through the environment). */
 export interface WorkerSetup {
@@ -23,6 +27,8 @@ export interface WorkerSetup {
   maxRequests: number;
   /** Milliseconds between heartbeats. */
   heartbeat: number;
+  /** SCGI's --script-name. */
+  scriptName?: string;
 }
 
 /** A front a worker runs: binds through the supervisor, serves, drains. */
@@ -42,8 +48,8 @@ export interface FrontHooks {
   onRequestDone: () => void;
 }
 
-/** Starts a front for `app` on `target`. */
-export type StartFront = (app: App, target: ListenTarget, hooks: FrontHooks) => Promise<RunningFront>;
+/** Starts a front for `app` on `target` (`setup` carries the front's own options). */
+export type StartFront = (app: App, target: ListenTarget, hooks: FrontHooks, setup: WorkerSetup) => Promise<RunningFront>;
 
 /** Messages a worker sends its supervisor. */
 export type WorkerMessage =
@@ -123,7 +129,7 @@ export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<str
       }
     },
   };
-  const front = await start(served, setup.listen, hooks);
+  const front = await start(served, setup.listen, hooks, setup);
   const beat = setInterval(() => send({ gw: "beat", served: count }), setup.heartbeat);
   let draining: Promise<void> | undefined;
   const drain = (timeout: number): Promise<void> => {

@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { processIo, type Io } from "./io.ts";
-import type { WorkerOptions } from "./serve.ts";
+import type { FolderOptions, WorkerOptions } from "./serve.ts";
 import { report } from "./report.ts";
 
 /** Parses a --port value: a whole number from 0 to 65535. */
@@ -156,6 +156,25 @@ function workerOptions(options: { workers?: number; timeout: number; gracefulTim
   };
 }
 
+/** The folder and CGI options `gw serve`, `gw fastcgi` and `gw scgi` share, as `FolderOptions`. */
+function folderOptionsOf(options: FolderCommandOptions): FolderOptions {
+  return {
+    directory: options.directory ?? ".",
+    hasCgi: options.cgi === true || options.cgiDir !== undefined,
+    cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
+    cgiTimeout: options.cgiTimeout,
+    cgiMax: options.cgiMax ?? 4 * availableParallelism(),
+    cgiMaxBody: options.cgiMaxBody,
+    cgiEnv: options.cgiEnv ?? [],
+    cgiPassEnv: options.cgiPassEnv ?? [],
+    cgiAssign: options.cgiAssign ?? [],
+    cgiUser: options.cgiUser,
+  };
+}
+
+/** The folder and CGI flags, as commander parses them. */
+type FolderCommandOptions = Pick<FrontCommandOptions, "directory" | "cgi" | "cgiDir" | "cgiTimeout" | "cgiMax" | "cgiMaxBody" | "cgiEnv" | "cgiPassEnv" | "cgiAssign" | "cgiUser">;
+
 function defaultPort(io: Io): number {
   const fromEnv = io.env.PORT;
   if (fromEnv === undefined || fromEnv === "") return 8000;
@@ -256,20 +275,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           shouldValidate: options.validate,
           envFiles,
           allowedHosts: options.allowedHost ?? [],
-          folder: isFolder
-            ? {
-              directory: options.directory ?? ".",
-              hasCgi: options.cgi === true || options.cgiDir !== undefined,
-              cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
-              cgiTimeout: options.cgiTimeout,
-              cgiMax: options.cgiMax ?? 4 * availableParallelism(),
-              cgiMaxBody: options.cgiMaxBody,
-              cgiEnv: options.cgiEnv ?? [],
-              cgiPassEnv: options.cgiPassEnv ?? [],
-              cgiAssign: options.cgiAssign ?? [],
-              cgiUser: options.cgiUser,
-            }
-            : undefined,
+          folder: isFolder ? folderOptionsOf(options) : undefined,
           auth: options.auth ?? [],
           htpasswd: options.htpasswd,
           keepUnderscoreHeaders: options.headerUnderscores === "keep",
@@ -361,20 +367,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           isQuiet: options.quiet === true,
           scriptName,
           workers: workerOptions(options),
-          folder: isFolder
-            ? {
-              directory: options.directory ?? ".",
-              hasCgi: options.cgi === true || options.cgiDir !== undefined,
-              cgiDirectories: ["/cgi-bin", "/htbin", ...(options.cgiDir ?? [])],
-              cgiTimeout: options.cgiTimeout,
-              cgiMax: options.cgiMax ?? 4 * availableParallelism(),
-              cgiMaxBody: options.cgiMaxBody,
-              cgiEnv: options.cgiEnv ?? [],
-              cgiPassEnv: options.cgiPassEnv ?? [],
-              cgiAssign: options.cgiAssign ?? [],
-              cgiUser: options.cgiUser,
-            }
-            : undefined,
+          folder: isFolder ? folderOptionsOf(options) : undefined,
         }, io),
       );
     });

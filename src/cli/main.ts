@@ -156,6 +156,21 @@ function workerOptions(options: { workers?: number; timeout: number; gracefulTim
   };
 }
 
+/** The folder and CGI flags `gw serve`, `gw fastcgi` and `gw scgi` share. */
+function addFolderOptions(command: Command): Command {
+  return command
+    .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
+    .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
+    .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
+    .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
+    .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
+    .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
+    .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
+    .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
+    .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
+    .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)");
+}
+
 /** The folder and CGI options `gw serve`, `gw fastcgi` and `gw scgi` share, as `FolderOptions`. */
 function folderOptionsOf(options: FolderCommandOptions): FolderOptions {
   return {
@@ -224,22 +239,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("--allowed-host <name>", "while reloading, also answer to this Host (repeatable; .name for subdomains, all for any)", collect)
-    .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
-    .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
-    .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
-    .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
-    .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
-    .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
-    .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
-    .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
-    .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
-    .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)")
     .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collectPair("USER:PASSWORD"))
     .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
     .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
     .option("--no-static", "do not serve the static/ folder beside APP")
     .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop");
-  addWorkerOptions(serveCommand)
+  addWorkerOptions(addFolderOptions(serveCommand))
     .action((app: string | undefined, options: ServeCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
@@ -332,17 +337,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       .option("--host <host>", "address to listen on (default: 127.0.0.1)")
       .option("-p, --port <port>", `port to listen on (default: ${port}; with neither --socket nor --port, fd 0 when it is a listening socket)`, parsePort)
       .option("-q, --quiet", "no access log")
-      .option("--reload", "restart on file changes (not yet supported here)")
-      .option("-d, --directory <dir>", "serve this folder's files instead of an app (default: the current folder)")
-      .option("--cgi", "also run scripts under /cgi-bin/ and /htbin/ as CGI/1.1 programs")
-      .option("--cgi-dir <path...>", "more URL folders whose files are CGI scripts (implies --cgi)")
-      .option("--cgi-timeout <seconds>", "kill a CGI script still running after this many seconds", parseSeconds, 30)
-      .option("--cgi-max <n>", `CGI scripts that may run at once (default: 4 x CPU cores = ${4 * availableParallelism()})`, parseCount)
-      .option("--cgi-max-body <size>", "largest request body a CGI script gets (k, M, G suffixes); larger is a 413", parseByteSize, 1024 ** 3)
-      .option("--cgi-env <name=value>", "set a variable for every CGI script (repeatable)", collectPair("NAME=VALUE"))
-      .option("--cgi-pass-env <name>", "pass one of gw's own environment variables to CGI scripts (repeatable)", collect)
-      .option("--cgi-assign <ext=program>", "run CGI files with this extension through PROGRAM, like .py=python3 (repeatable)", collectPair("EXT=PROGRAM"))
-      .option("--cgi-user <user>", "run CGI scripts as this user (gw must run as root)");
+      .option("--reload", "restart on file changes (not yet supported here)");
+    addFolderOptions(command);
     if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
     addWorkerOptions(command);
     command.action((app: string | undefined, options: FrontCommandOptions) => {

@@ -164,17 +164,7 @@ export function runtimeErrorPage(error: unknown, environ: Environ): FailureRespo
 <p><code>${escapeHtml(report.requestLine)}</code></p>
 ${frames}<details><summary>Full stack (${report.hidden} frame${report.hidden === 1 ? "" : "s"} of gw, Node and libraries)</summary><pre>${escapeHtml(report.stack)}</pre></details>
 <p><small>The dev server shows this page because reload is on; with --no-reload a 500 names nothing. This page reloads itself after the next reload.</small></p>
-<script>
-let generation;
-setInterval(async () => {
-  try {
-    const state = await (await fetch(${JSON.stringify(STATE_PATH)}, { cache: "no-store" })).json();
-    if (generation === undefined) generation = state.generation;
-    else if (state.ok && state.generation !== generation) location.reload();
-  } catch {}
-}, 300);
-</script>
-</body></html>
+${LIVERELOAD_SCRIPT}</body></html>
 `;
     return { status, headers: [["Content-Type", "text/html; charset=utf-8"], ["Cache-Control", "no-store"]], body };
   }

@@ -5,7 +5,7 @@ import { UserError } from "../core/errors.ts";
 import type { AnyApp, App } from "../core/types.ts";
 import type { ListenTarget } from "../server/listen.ts";
 import type { Io } from "./io.ts";
-import { folderApp, serveWorkers, type FolderOptions, type WorkerOptions } from "./serve.ts";
+import { folderApp, serveWorkers, untilStopped, type FolderOptions, type WorkerOptions } from "./serve.ts";
 import { accessLineDecorator, colorsFor } from "./style.ts";
 
 /** The protocol a front speaks. */
@@ -89,26 +89,5 @@ export async function serveFront(protocol: FrontProtocol, options: FrontOptions,
   const { describeListener } = await import("../server/listen.ts");
   io.stdout.write(`Serving ${protocol} on ${describeListener(listener, target)} ...\n`);
   const closed = new Promise<void>((resolve) => listener.once("close", () => resolve()));
-  let signals = 0;
-  let stopped: Promise<void> | undefined;
-  const stop = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      io.stderr.write(pc.dim(`gw: ${signal}, finishing in-flight requests (again to force)`) + "\n");
-      stopped = server.shutdown().then(killAll);
-    } else {
-      killAll();
-      process.exit(1);
-    }
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  try {
-    await closed;
-    await stopped;
-  } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-  }
-  return 0;
+  return untilStopped(io, () => server.shutdown().then(killAll), closed, killAll);
 }

@@ -299,12 +299,21 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     close = () => server.shutdown();
     closed = server.serveForever();
   }
+  return untilStopped(io, close, closed, killAll);
+}
+
+/**
+ * Waits until the server is closed; the first SIGINT or SIGTERM calls `close` (finish in-flight
+ * requests), a second one kills what is left and exits 1. Resolves to the exit code, 0.
+ */
+export async function untilStopped(io: Io, close: () => Promise<void>, closed: Promise<void>, killAll: () => void): Promise<number> {
   let signals = 0;
+  let stopping: Promise<void> | undefined;
   const stop = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
-      io.stderr.write(pc.dim(`gw: ${signal}, finishing in-flight requests (again to force)`) + "\n");
-      void close();
+      io.stderr.write(colorsFor(io).dim(`gw: ${signal}, finishing in-flight requests (again to force)`) + "\n");
+      stopping = close();
     } else {
       killAll();
       process.exit(1);
@@ -314,6 +323,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   process.on("SIGTERM", stop);
   try {
     await closed;
+    await stopping;
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);

@@ -123,42 +123,6 @@ async function userIds(user: string): Promise<{ uid: number; gid: number }> {
 }
 
 /**
- * The static folders in front of APP: static/ beside its module (said once on stderr), then
- * --static URL=DIR; none with --no-static or without APP.
- */
-async function staticLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
-  if (options.static === false || options.app === undefined) return (app) => app;
-  const [{ parseStaticMount, withStaticFolders }, { existsSync, statSync }, { dirname, join }, { resolveAppSpec }] = await Promise.all([
-    import("../files/front.ts"), import("node:fs"), import("node:path"), import("../dev/load.ts"),
-  ]);
-  const mounts: { prefix: string; directory: string }[] = [];
-  const beside = join(dirname(resolveAppSpec(options.app, io.cwd).path), "static");
-  if (existsSync(beside) && statSync(beside).isDirectory()) {
-    mounts.push({ prefix: "/static", directory: beside });
-    io.stderr.write(`gw: serving ${beside} under /static/ (--no-static turns this off)\n`);
-  }
-  for (const value of options.static) {
-    try {
-      const mount = parseStaticMount(value);
-      mounts.push({ prefix: mount.prefix, directory: resolve(io.cwd, mount.directory) });
-    } catch (error) {
-      throw new UserError(`--static: ${(error as Error).message}`);
-    }
-  }
-  // Each folder is checked when the front is built, before the server binds: a missing one is a UserError.
-  return (app) => withStaticFolders(app, mounts);
-}
-
-/** HTTP Basic authentication to put in front of the app when --auth or --htpasswd asked for it (logins read now). */
-async function authLayer(options: ServeOptions, io: Io): Promise<(app: App) => App> {
-  if (options.auth.length === 0 && options.htpasswd === undefined) return (app) => app;
-  const { addHtpasswdLogins, addPlainLogins, basicAuth } = await import("../app/auth.ts");
-  const logins = addPlainLogins(new Map(), options.auth);
-  if (options.htpasswd !== undefined) addHtpasswdLogins(logins, resolve(io.cwd, options.htpasswd));
-  return (app) => basicAuth(app, logins);
-}
-
-/**
  * The app that serves a folder's files, and with `hasCgi` its CGI scripts (which kills every
  * script still running). `gw serve`, `gw fastcgi` and `gw scgi` without APP all serve this.
  */
@@ -229,22 +193,21 @@ async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string
 
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
+  const { buildLayers, decideLayers } = await import("../dev/layers.ts");
+  const layers = decideLayers(options, io.cwd, (line) => io.stderr.write(line + "\n"));
+  // Built now, before any socket is bound: a missing folder or htpasswd file is a one-line error.
+  const withLayers = buildLayers(layers);
   if (options.workers !== undefined && options.app !== undefined) {
-    // The worker processes build only the app: a login or a header rule that silently did not apply would be worse than none.
-    const unsupported = [options.auth.length > 0 && "--auth", options.htpasswd !== undefined && "--htpasswd",
-      Array.isArray(options.static) && options.static.length > 0 && "--static", options.keepUnderscoreHeaders && "--header-underscores keep"].filter(Boolean);
-    if (unsupported.length > 0) throw new UserError(`${unsupported.join(", ")} cannot be combined with --workers yet; put them in front of gw (nginx) or serve without --workers`);
+    withLayers(() => []);
     const { readyLine } = await import("../core/log.ts");
-    const setup = { front: "http", listen: { host: options.host, port: options.port }, app: options.app, isQuiet: options.isQuiet };
+    // Each worker process builds the same layers again from this setup.
+    const setup = { front: "http", listen: { host: options.host, port: options.port }, app: options.app, isQuiet: options.isQuiet, layers, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
     return serveWorkers(setup, (port) => readyLine(options.host || "0.0.0.0", port), options.workers, io);
   }
   const pc = colorsFor(io);
   const tls = await tlsFor(options.tls, io, pc);
   if (options.inspectPort !== undefined) await openInspector(options.inspectPort, io, pc);
   const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls };
-  const [auth, statics] = await Promise.all([authLayer(options, io), staticLayer(options, io)]);
-  // Authentication in front of everything, the static folders in front of the app (main thread).
-  const withAuth = (app: App): App => auth(statics(app));
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -253,7 +216,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
     const { makeServer } = await import("../server/http.ts");
     const folder = await folderApp(options.folder, io);
     killAll = folder.killAll;
-    const server = await makeServer(options.host, options.port, withAuth(folder.app), logOptions);
+    const server = await makeServer(options.host, options.port, withLayers(folder.app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     // Shutdown waits for in-flight requests; CGI scripts still running after that are killed.
     close = () => server.shutdown().then(killAll);
@@ -272,7 +235,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
       allowedHosts: options.allowedHosts,
-      wrap: withAuth,
+      wrap: withLayers,
       keepUnderscoreHeaders: options.keepUnderscoreHeaders,
       log: logOptions.log,
       decorateLog: logOptions.decorateLog,
@@ -294,7 +257,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
         : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => appFunction(loaded.app)),
     ]);
-    const server = await makeServer(options.host, options.port, withAuth(app), logOptions);
+    const server = await makeServer(options.host, options.port, withLayers(app), logOptions);
     io.stdout.write(server.readyLine + "\n");
     close = () => server.shutdown();
     closed = server.serveForever();

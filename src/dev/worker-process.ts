@@ -7,6 +7,7 @@ import { makeServer } from "../server/http.ts";
 import { bindListener, portOf } from "../server/listen.ts";
 import { serveScgi } from "../server/scgi.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
+import { buildLayers, type FrontLayers } from "./layers.ts";
 import { installLoaderHooks, loadApp } from "./load.ts";
 
 // Milliseconds a draining FastCGI or SCGI worker keeps idle connections open for requests on their way.
@@ -14,11 +15,12 @@ const IDLE_GRACE = 2_000;
 
 /** The fronts a worker can run, by the name the supervisor gives. */
 export const FRONTS: Record<string, StartFront> = {
-  http: async (app, target, hooks) => {
+  http: async (app, target, hooks, setup) => {
     if ("socket" in target) throw new Error("the HTTP front listens on a host and port");
     const host = "host" in target ? target.host : "";
     const port = "port" in target ? target.port : 0;
     const server = await makeServer(host, port, app, {
+      keepUnderscoreHeaders: setup.keepUnderscoreHeaders === true,
       log: hooks.log,
       errors: hooks.errors,
       onRequestDone: hooks.onRequestDone,
@@ -45,7 +47,8 @@ const setup = workerSetup();
 let app: App;
 try {
   installLoaderHooks();
-  app = appFunction((await loadApp(setup.app, setup.cwd)).app);
+  const loaded = appFunction((await loadApp(setup.app, setup.cwd)).app);
+  app = setup.layers === undefined ? loaded : buildLayers(setup.layers as FrontLayers)(loaded);
   await runWorker(setup, app, FRONTS);
 } catch (error) {
   failWorker(error);

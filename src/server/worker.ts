@@ -29,6 +29,10 @@ export interface WorkerSetup {
   heartbeat: number;
   /** SCGI's --script-name. */
   scriptName?: string;
+  /** The HTTP front's --header-underscores keep. */
+  keepUnderscoreHeaders?: boolean;
+  /** What the entry module puts in front of the app (dev/layers' FrontLayers; opaque here). */
+  layers?: unknown;
 }
 
 /** A front a worker runs: binds through the supervisor, serves, drains. */
@@ -64,10 +68,14 @@ export type SupervisorMessage = { gw: "drain"; timeout: number };
 /** The environment variable that carries a worker's setup. */
 export const SETUP_VARIABLE = "GW_WORKER_SETUP";
 
-/** Reads this worker's setup from its environment. */
+/**
+ * Reads this worker's setup from its environment and removes it from there: it may hold --auth
+ * logins, which the app must not find in its process.env.
+ */
 export function workerSetup(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
   const text = env[SETUP_VARIABLE];
   if (text === undefined) throw new Error(`${SETUP_VARIABLE} is not set: this module runs only as a gw worker`);
+  delete env[SETUP_VARIABLE];
   return JSON.parse(text) as WorkerSetup;
 }
 

@@ -267,6 +267,51 @@ describe("gw serve --workers", () => {
     }
   }, 30_000);
 
+  test("--auth, --htpasswd, --static and --header-underscores keep apply in every worker; the app cannot read the logins", async () => {
+    const app = `export default ${START} => {
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  return [[environ.REMOTE_USER, environ.HTTP_X_ODD_NAME, process.pid, Object.keys(process.env).filter((key) => key.startsWith("GW_WORKER")).join("+") || "none"].join(" ")];
+};
+`;
+    // {SHA} line for "sesame", as `htpasswd -s` writes it.
+    const dir = tempApp({ "app.ts": app, "static/a.txt": "beside\n", "public/b.txt": "mapped\n", "logins": "bob:{SHA}CEo1Ae3vaEXy8eQZjsOiuBz1xrw=\n" });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--workers", "2", "--auth", "ann:secret", "--htpasswd", "logins", "--static", "/pub=public", "--header-underscores", "keep"], { cwd: dir.dir });
+    const basic = (login: string): Record<string, string> => ({ Authorization: `Basic ${Buffer.from(login).toString("base64")}` });
+    try {
+      const pids = new Set<string>();
+      for (let i = 0; i < 20 && pids.size < 2; i++) {
+        const res = await gw.request("/", { headers: { ...basic("ann:secret"), "X_Odd_Name": "kept", Connection: "close" } });
+        const [user, odd, pid, leaked] = res.body.toString().split(" ");
+        expect([res.status, user, odd, leaked]).toEqual([200, "ann", "kept", "none"]);
+        pids.add(pid!);
+      }
+      expect(pids.size).toBe(2);
+      expect((await gw.request("/", { headers: basic("bob:sesame") })).body.toString()).toMatch(/^bob /);
+      const refused = await gw.request("/", { headers: basic("ann:wrong") });
+      expect([refused.status, refused.headers["www-authenticate"]]).toEqual([401, 'Basic realm="gw"']);
+      expect((await gw.request("/static/a.txt", { headers: basic("ann:secret") })).body.toString()).toBe("beside\n");
+      expect((await gw.request("/pub/b.txt", { headers: basic("ann:secret") })).body.toString()).toBe("mapped\n");
+      expect((await gw.request("/pub/b.txt")).status).toBe(401);
+      expect(gw.stderr()).not.toContain("secret");
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
+
+  test("--workers with a missing --static folder or --htpasswd file is one line and no worker starts", async () => {
+    const dir = tempApp({ "app.ts": appSource("x") });
+    try {
+      for (const args of [["--static", "/pub=nowhere"], ["--htpasswd", "nowhere"]]) {
+        const run = await runGw(["serve", "app.ts", "--port", "0", "--workers", "2", ...args], { cwd: dir.dir });
+        expect([run.exitCode, run.stderr.trim().split("\n").length]).toEqual([1, 1]);
+        expect(run.stderr).toMatch(/nowhere/);
+      }
+    } finally {
+      dir.remove();
+    }
+  }, 30_000);
+
   test("code that never loads ends gw with its error and exit 1; --workers with --watch is one line", async () => {
     const dir = tempApp({ "app.ts": "export const notAnApp = 1;\n" });
     try {

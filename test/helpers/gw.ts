@@ -1,7 +1,7 @@
 // Runs the built bin/gw.js as a real process for the black-box CLI tests: startGw for servers
 // (waits for the ready line), runGw for commands that run to completion, tempApp for app folders.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -221,10 +221,13 @@ export interface TempApp {
   remove(): void;
 }
 
-/** Makes a temp folder under the OS temp dir with the given files. */
+/** Makes a temp folder under the OS temp dir with the given files ("sub/name" makes the folder). */
 export function tempApp(files: Record<string, string>, prefix: string = "gw-cli-"): TempApp {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const write = (name: string, content: string): void => writeFileSync(join(dir, name), content);
+  const write = (name: string, content: string): void => {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  };
   for (const [name, content] of Object.entries(files)) write(name, content);
   return { dir, path: (name) => join(dir, name), write, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

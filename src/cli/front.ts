@@ -2,7 +2,7 @@
 // when a web server spawned gw), the app or folder to serve, the ready line and a graceful stop.
 import type { Server } from "node:net";
 import { UserError } from "../core/errors.ts";
-import type { AnyApp, App } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 import type { ListenTarget } from "../server/listen.ts";
 import type { Io } from "./io.ts";
 import { folderApp, serveWorkers, untilStopped, type FolderOptions, type WorkerOptions } from "./serve.ts";
@@ -22,6 +22,8 @@ export interface FrontOptions {
   /** The port when neither --socket nor --port is given and fd 0 is no listening socket. */
   defaultPort: number;
   isQuiet: boolean;
+  /** --reload: serve APP through the dev server's reloader. */
+  shouldReload?: boolean;
   folder: FolderOptions | undefined;
   /** SCGI's --script-name. */
   scriptName?: string;
@@ -64,13 +66,49 @@ async function serveFrontWorkers(protocol: FrontProtocol, app: string, options: 
   return serveWorkers(setup, (port) => `Serving ${protocol} on ${describeTarget(listen, port)} ...`, workers, io);
 }
 
+/** Starts the protocol's server for `app` on `listener`, logging as `gw serve` does. */
+async function startServer(protocol: FrontProtocol, listener: Server, app: AnyApp, options: FrontOptions, io: Io): Promise<{ shutdown(): Promise<void> }> {
+  const serverOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(colorsFor(io)), errors: io.stderr };
+  return protocol === "FastCGI"
+    ? (await import("../server/fastcgi.ts")).serveFastCgi(listener, app, serverOptions)
+    : (await import("../server/scgi.ts")).serveScgi(listener, app, { ...serverOptions, scriptName: options.scriptName });
+}
+
+/**
+ * Serves APP through the dev server's reloader: the main thread owns the socket and the web
+ * server's connections, the app runs in a worker thread swapped on each change.
+ */
+async function serveFrontReloading(protocol: FrontProtocol, app: string, options: FrontOptions, io: Io): Promise<number> {
+  const [{ startReloader }, { describeListener }] = await Promise.all([import("../dev/reloader.ts"), import("../server/listen.ts")]);
+  const reloader = await startReloader({
+    app,
+    host: "",
+    port: 0,
+    cwd: io.cwd,
+    watch: [],
+    shouldValidate: true,
+    log: options.isQuiet ? null : io.stderr,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    style: colorsFor(io),
+    bind: async (front) => {
+      const { listener, target } = await listenerFor(options);
+      const server = await startServer(protocol, listener, front, options, io);
+      const where = describeListener(listener, target);
+      const closed = new Promise<void>((resolve) => listener.once("close", () => resolve()));
+      return { readyLine: `Serving ${protocol} on ${where} ...`, where, closed, shutdown: () => server.shutdown() };
+    },
+  });
+  return untilStopped(io, () => reloader.close(), reloader.server.closed, () => {});
+}
+
 /** Serves until SIGINT or SIGTERM; resolves to the exit code. */
 export async function serveFront(protocol: FrontProtocol, options: FrontOptions, io: Io): Promise<number> {
   if (options.workers !== undefined) {
     if (options.app === undefined) throw new UserError("--workers serves an APP; give the module to serve");
     return serveFrontWorkers(protocol, options.app, options, options.workers, io);
   }
-  const pc = colorsFor(io);
+  if (options.shouldReload === true && options.app !== undefined) return serveFrontReloading(protocol, options.app, options, io);
   let app: AnyApp;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
   let killAll = (): void => {};
@@ -82,10 +120,7 @@ export async function serveFront(protocol: FrontProtocol, options: FrontOptions,
     app = (await (await import("../dev/load.ts")).loadApp(options.app!, io.cwd)).app;
   }
   const { listener, target } = await listenerFor(options);
-  const serverOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr };
-  const server = protocol === "FastCGI"
-    ? (await import("../server/fastcgi.ts")).serveFastCgi(listener, app, serverOptions)
-    : (await import("../server/scgi.ts")).serveScgi(listener, app, { ...serverOptions, scriptName: options.scriptName });
+  const server = await startServer(protocol, listener, app, options, io);
   const { describeListener } = await import("../server/listen.ts");
   io.stdout.write(`Serving ${protocol} on ${describeListener(listener, target)} ...\n`);
   const closed = new Promise<void>((resolve) => listener.once("close", () => resolve()));

@@ -337,15 +337,16 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       .option("--host <host>", "address to listen on (default: 127.0.0.1)")
       .option("-p, --port <port>", `port to listen on (default: ${port}; with neither --socket nor --port, fd 0 when it is a listening socket)`, parsePort)
       .option("-q, --quiet", "no access log")
-      .option("--reload", "restart on file changes (not yet supported here)");
+      .option("--reload", "reload APP when its files change, as gw serve does (off by default: a production front)");
     addFolderOptions(command);
     if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
     addWorkerOptions(command);
     command.action((app: string | undefined, options: FrontCommandOptions) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (isFolder && app !== undefined) throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
-      if (options.reload === true) throw new UserError(`--reload is not yet supported by gw ${name}; use gw serve APP while developing`);
       if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
+      if (options.reload === true && isFolder) throw new UserError("--reload reloads an APP; a folder's files and scripts are read afresh on every request");
+      if (options.reload === true && options.workers !== undefined) throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --reload");
       let scriptName = options.scriptName;
       if (scriptName !== undefined) {
         // PEP 3333: SCRIPT_NAME is '' or starts with "/" and never ends with one.
@@ -361,6 +362,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           port: options.port,
           defaultPort: port,
           isQuiet: options.quiet === true,
+          shouldReload: options.reload === true,
           scriptName,
           workers: workerOptions(options),
           folder: isFolder ? folderOptionsOf(options) : undefined,

@@ -244,7 +244,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       style: pc,
     });
     close = () => reloader.close();
-    closed = reloader.server.serveForever();
+    closed = reloader.server.closed;
   } else {
     if (options.envFiles.length > 0) {
       // Without reload the app runs in this process: its variables go into this process.env.

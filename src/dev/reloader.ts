@@ -14,7 +14,7 @@ import { LIVERELOAD_SCRIPT, loadFailurePage, STATE_PATH, type LoadFailure } from
 import { hostChecker, refuseHost } from "./allowed-hosts.ts";
 import type { Command, LoadReport } from "./reload-worker.ts";
 import type { AppKind } from "./load.ts";
-import { makeServer, type HttpServer } from "../server/http.ts";
+import { makeServer } from "../server/http.ts";
 import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
 
 /** What runWithReloader needs to know. */
@@ -56,11 +56,29 @@ export interface ReloaderOptions {
   drainTimeout?: number;
   /** Hosts served besides localhost, loopback and the bound host (--allowed-host: "name", ".name" or "all"). @default [] */
   allowedHosts?: readonly string[];
+  /**
+   * Serves the front app with another server than gw's HTTP server (gw fastcgi|scgi --reload);
+   * host, port, tls and the HTTP options are then unused, and every Host is answered (the web
+   * server in front decides which names reach gw).
+   */
+  bind?: (app: App) => Promise<ReloaderServer>;
 }
 
-/** A running dev server: the HTTP server plus a way to stop it all. */
+/** The server in front of the reloader's app. */
+export interface ReloaderServer {
+  /** Printed on stdout once bound. */
+  readonly readyLine: string;
+  /** Where the app is served (a URL, or "unix:/path"), for the log. */
+  readonly where: string;
+  /** Resolves once the server has shut down. */
+  readonly closed: Promise<void>;
+  /** Stops accepting and finishes in-flight requests. */
+  shutdown(): Promise<void>;
+}
+
+/** A running dev server: its server plus a way to stop it all. */
 export interface Reloader {
-  server: HttpServer;
+  server: ReloaderServer;
   /** Stops accepting, finishes in-flight requests, ends the workers and the watcher. */
   close(): Promise<void>;
 }
@@ -125,6 +143,18 @@ function withLiveReload(app: App, environ: Parameters<App>[0], start: StartRespo
     },
     close: () => body.close?.(),
   };
+}
+
+/** gw's HTTP server for the front app, serving once bound. */
+async function httpServer(app: App, options: ReloaderOptions): Promise<ReloaderServer> {
+  const server = await makeServer(options.host, options.port, app, {
+    log: options.log,
+    errors: options.stderr,
+    decorateLog: options.decorateLog,
+    keepUnderscoreHeaders: options.keepUnderscoreHeaders,
+    tls: options.tls,
+  });
+  return { readyLine: server.readyLine, where: server.url, closed: server.serveForever(), shutdown: () => server.shutdown() };
 }
 
 /**
@@ -290,7 +320,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     } else if (report.type === "loaded") {
       if (report.hasCapturedListen && !hasSaidListen) {
         hasSaidListen = true;
-        stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.url} instead`) + "\n");
+        stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.where} instead`) + "\n");
       }
       packages = report.packages;
       const old = current;
@@ -331,7 +361,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- the front app -----------------------------------------------------------------------
   const waiters: (() => void)[] = [];
 
-  const isAllowedHost = hostChecker(options.host, options.allowedHosts);
+  const isAllowedHost = options.bind !== undefined ? () => true : hostChecker(options.host, options.allowedHosts);
   const front: App = async (environ, start) => {
     // DNS rebinding: a page on another name must not read the app or its error page (docs/SECURITY.md).
     if (!isAllowedHost(environ.HTTP_HOST)) return refuseHost(environ, start);
@@ -350,13 +380,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   // Bind and say so first; the first worker boots right after, and requests that arrive
   // meanwhile wait for it (the front app holds them) rather than being refused.
-  const server = await makeServer(options.host, options.port, options.wrap?.(front) ?? front, {
-    log: options.log,
-    errors: stderr,
-    decorateLog: options.decorateLog,
-    keepUnderscoreHeaders: options.keepUnderscoreHeaders,
-    tls: options.tls,
-  });
+  const wrapped = options.wrap?.(front) ?? front;
+  const server = options.bind !== undefined ? await options.bind(wrapped) : await httpServer(wrapped, options);
   options.stdout.write(server.readyLine + "\n");
   standby = spawnSlot();
   watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);

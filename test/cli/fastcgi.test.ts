@@ -30,9 +30,9 @@ afterAll(() => {
   dirs = [];
 });
 
-function scgiRequest(port: number, head: Buffer): Promise<string> {
+function scgiRequest(address: number | string, head: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
+    const socket = typeof address === "number" ? connect(address, "127.0.0.1") : connect(address);
     let out = "";
     socket.on("data", (data: Buffer) => (out += data.toString("latin1")));
     socket.on("error", reject);
@@ -118,8 +118,35 @@ describe.concurrent("gw fastcgi", () => {
     }
   });
 
+  test("--reload: an edit to the app is served on the same socket with no failed request, and the reload is logged", async () => {
+    const folder = dir();
+    const app = join(folder, "app.ts");
+    const source = (text: string): string => `export default (environ: unknown, start: (s: string, h: [string, string][]) => void) => { start("200 OK", [["Content-Type", "text/plain"]]); return [${JSON.stringify(text)}]; };\n`;
+    writeFileSync(app, source("first"));
+    const gw = await startGw(["fastcgi", app, "--port", "0", "--reload"], { ready: TCP_READY });
+    try {
+      expect(splitResponse((await fastcgiRequest(gw.port, GET)).stdout).body.toString()).toBe("first");
+      await gw.waitForStderr(/watching \d+ files? for changes/);
+      const statuses: string[] = [];
+      let isRunning = true;
+      const client = (async () => {
+        while (isRunning) statuses.push(splitResponse((await fastcgiRequest(gw.port, GET)).stdout).head.split("\r\n")[0]!);
+      })();
+      writeFileSync(app, source("second"));
+      await gw.waitForStderr(/^gw: reloaded in \d+ ms/);
+      isRunning = false;
+      await client;
+      expect(splitResponse((await fastcgiRequest(gw.port, GET)).stdout).body.toString()).toBe("second");
+      expect(statuses.length).toBeGreaterThan(0);
+      expect(statuses.filter((status) => status !== "Status: 200 OK")).toEqual([]);
+    } finally {
+      expect((await gw.stop("SIGTERM")).code).toBe(0);
+    }
+  });
+
   test.each([
-    [["fastcgi", HELLO, "--reload"], "gw: --reload is not yet supported by gw fastcgi; use gw serve APP while developing"],
+    [["fastcgi", "--directory", FIXTURES, "--reload"], "gw: --reload reloads an APP; a folder's files and scripts are read afresh on every request"],
+    [["scgi", HELLO, "--reload", "--workers", "2"], "gw: --workers does not reload; restart the workers with SIGHUP instead of --reload"],
     [["fastcgi", HELLO, "--socket", "/tmp/x.sock", "--port", "9"], "gw: listen on either --socket or --host/--port, not both"],
     [["fastcgi", HELLO, "--socket-mode", "660"], "gw: --socket-mode needs --socket"],
     [["fastcgi", HELLO, "--socket", "/tmp/gw-no-such-folder/x.sock"], "gw: cannot create the socket /tmp/gw-no-such-folder/x.sock: its folder does not exist"],
@@ -142,6 +169,24 @@ describe.concurrent("gw scgi", () => {
       await gw.waitForStderr(/"GET \/app\/a%20b\?q HTTP\/1\.1" 200 9$/);
     } finally {
       expect((await gw.stop()).code).toBe(0);
+    }
+  });
+
+  test("--reload on a Unix socket: an edit is served on the same socket", async () => {
+    const folder = dir();
+    const app = join(folder, "app.ts");
+    const socket = join(folder, "gw.sock");
+    writeFileSync(app, `export default (environ, start) => { start("200 OK", [["Content-Type", "text/plain"]]); return ["one"]; };\n`);
+    const gw = await startGw(["scgi", app, "--socket", socket, "--reload"], { ready: /^Serving SCGI on unix:(\S+)() \.\.\.$/ });
+    try {
+      const ask = (): Promise<string> => scgiRequest(socket, encodeScgiHead(0, [["REQUEST_METHOD", "GET"], ["REQUEST_URI", "/"]]));
+      expect(await ask()).toMatch(/\r\n\r\none$/);
+      await gw.waitForStderr(/watching \d+ files? for changes/);
+      writeFileSync(app, `export default (environ, start) => { start("200 OK", [["Content-Type", "text/plain"]]); return ["two"]; };\n`);
+      await gw.waitForStderr(/^gw: reloaded in \d+ ms/);
+      expect(await ask()).toMatch(/\r\n\r\ntwo$/);
+    } finally {
+      expect((await gw.stop("SIGTERM")).code).toBe(0);
     }
   });
 

@@ -5,13 +5,9 @@ import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { decodePath, headerKey, remoteAddress } from "../core/environ.ts";
 import { runHandler } from "../gateway/run.ts";
 import { BodyInput, ErrorOutput, inputFromBytes, type TextSink } from "../core/input.ts";
-import { isHopByHop } from "../core/http-syntax.ts";
-import { fileWrapper, hostUri, requestUri } from "../core/util.ts";
+import { fileWrapper } from "../core/util.ts";
 import { GW_VERSION, SERVER_SOFTWARE } from "../core/version.ts";
-import type { AnyApp, Body, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
-
-// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
-const { STATUS_CODES } = process.getBuiltinModule("node:http");
+import type { AnyApp, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 
 /** What the host knows about a request beyond the Request itself; every field is optional. */
 export interface FetchInfo {

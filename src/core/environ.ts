@@ -5,7 +5,7 @@ import { BodyInput, ErrorOutput, type TextSink } from "./input.ts";
 import { fileWrapper, guessScheme } from "./util.ts";
 import { GW_VERSION, SERVER_SOFTWARE } from "./version.ts";
 import { hasUnderscore } from "./http-syntax.ts";
-import type { Environ } from "./types.ts";
+import type { Environ, ErrorStream, InputStream } from "./types.ts";
 
 /** What a server knows before any request arrives; shared by all its requests. */
 export interface ServerInfo {
@@ -292,13 +292,11 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /**
- * The environ of a CGI program (RFC 3875 §4.1): every variable of `env`, with PEP 3333's
- * defaults for missing ones; gw.input reads at most CONTENT_LENGTH bytes of `stdin`.
+ * The start of an environ built from CGI-style variables (a CGI program's environment, FastCGI
+ * or SCGI params): PEP 3333's defaults for the CGI keys a request may lack, and the gw.* keys.
  */
-export function environFromCgi(env: NodeJS.ProcessEnv, stdin: ByteSource, stderr: TextSink): Environ {
-  // RFC 3875 §4.1.2: no CONTENT_LENGTH means no body.
-  const length = Number.parseInt(env.CONTENT_LENGTH ?? "", 10);
-  const environ: Environ = {
+export function cgiStyleEnviron(input: InputStream, errors: ErrorStream, mode: { urlScheme: Environ["gw.url_scheme"]; isMultiprocess: boolean; isRunOnce: boolean }): Environ {
+  return {
     REQUEST_METHOD: "GET",
     SCRIPT_NAME: "",
     PATH_INFO: "",
@@ -307,14 +305,25 @@ export function environFromCgi(env: NodeJS.ProcessEnv, stdin: ByteSource, stderr
     SERVER_PORT: "80",
     SERVER_PROTOCOL: "HTTP/1.0",
     "gw.version": GW_VERSION,
-    "gw.url_scheme": guessScheme(env),
-    "gw.input": new BodyInput(stdin, Number.isNaN(length) || length < 0 ? 0 : length),
-    "gw.errors": new ErrorOutput(stderr),
+    "gw.url_scheme": mode.urlScheme,
+    "gw.input": input,
+    "gw.errors": errors,
     "gw.multithread": false,
-    "gw.multiprocess": true,
-    "gw.run_once": true,
+    "gw.multiprocess": mode.isMultiprocess,
+    "gw.run_once": mode.isRunOnce,
     "gw.file_wrapper": fileWrapper,
   };
+}
+
+/**
+ * The environ of a CGI program (RFC 3875 §4.1): every variable of `env`, with PEP 3333's
+ * defaults for missing ones; gw.input reads at most CONTENT_LENGTH bytes of `stdin`.
+ */
+export function environFromCgi(env: NodeJS.ProcessEnv, stdin: ByteSource, stderr: TextSink): Environ {
+  // RFC 3875 §4.1.2: no CONTENT_LENGTH means no body.
+  const length = Number.parseInt(env.CONTENT_LENGTH ?? "", 10);
+  const input = new BodyInput(stdin, Number.isNaN(length) || length < 0 ? 0 : length);
+  const environ = cgiStyleEnviron(input, new ErrorOutput(stderr), { urlScheme: guessScheme(env), isMultiprocess: true, isRunOnce: true });
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined) environ[key] = value;
   }

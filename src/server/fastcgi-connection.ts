@@ -3,7 +3,7 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { BodyInput, type ErrorOutput } from "../core/input.ts";
-import type { AnyApp, App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead } from "../gateway/stream-handler.ts";

@@ -3,7 +3,7 @@
 import type { Server, Socket } from "node:net";
 import { ErrorOutput, type TextSink } from "../core/input.ts";
 import { AccessLog } from "../core/log.ts";
-import type { AnyApp, App } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 import type { BaseHandler } from "../gateway/base-handler.ts";
 import { Connection, type ConnectionHost } from "./fastcgi-connection.ts";
 import { requestLineOf } from "./params.ts";

@@ -1,9 +1,8 @@
 // The environ of a request a web server describes in CGI variables (FastCGI PARAMS, SCGI
 // headers): the variables as sent (RFC 3875 §4.1), PEP 3333's required keys defaulted.
-import { decodePath, textOfBytes } from "../core/environ.ts";
+import { cgiStyleEnviron, decodePath, textOfBytes } from "../core/environ.ts";
 import type { Environ, ErrorStream, InputStream } from "../core/types.ts";
-import { fileWrapper, guessScheme } from "../core/util.ts";
-import { GW_VERSION } from "../core/version.ts";
+import { guessScheme } from "../core/util.ts";
 
 /** How a front turns a web server's variables into an environ. */
 export interface ParamsOptions {
@@ -46,23 +45,7 @@ function uriPath(environ: Environ): string {
  * HTTP_CONTENT_LENGTH and HTTP_CONTENT_TYPE, which PEP 3333 forbids.
  */
 export function environFromParams(pairs: readonly string[], input: InputStream, errors: ErrorStream, options: ParamsOptions): Environ {
-  const environ: Environ = {
-    REQUEST_METHOD: "GET",
-    SCRIPT_NAME: "",
-    PATH_INFO: "",
-    QUERY_STRING: "",
-    SERVER_NAME: "localhost",
-    SERVER_PORT: "80",
-    SERVER_PROTOCOL: "HTTP/1.0",
-    "gw.version": GW_VERSION,
-    "gw.url_scheme": "http",
-    "gw.input": input,
-    "gw.errors": errors,
-    "gw.multithread": false,
-    "gw.multiprocess": options.isMultiprocess ?? false,
-    "gw.run_once": false,
-    "gw.file_wrapper": fileWrapper,
-  };
+  const environ = cgiStyleEnviron(input, errors, { urlScheme: "http", isMultiprocess: options.isMultiprocess ?? false, isRunOnce: false });
   let hasPathInfo = false;
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const name = pairs[i]!;

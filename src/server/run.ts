@@ -2,7 +2,7 @@
 // CGI, as a FastCGI responder when spawned with a listening socket on fd 0, else over HTTP.
 import type { Readable, Writable } from "node:stream";
 import type { TextSink } from "../core/input.ts";
-import type { AnyApp, App } from "../core/types.ts";
+import type { AnyApp } from "../core/types.ts";
 import { CgiHandler } from "../gateway/cgi-handler.ts";
 import { serveFastCgi } from "./fastcgi.ts";
 import { makeServer } from "./http.ts";

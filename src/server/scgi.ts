@@ -3,7 +3,7 @@
 import type { Server, Socket } from "node:net";
 import { BodyInput, ErrorOutput, type TextSink } from "../core/input.ts";
 import { AccessLog } from "../core/log.ts";
-import type { AnyApp, App, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
+import type { AnyApp, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
 import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead, StreamHandler } from "../gateway/stream-handler.ts";

@@ -8,7 +8,7 @@ import { afterAll, describe, test } from "vitest";
 import { bindListener, portOf } from "../../src/server/listen.ts";
 import { serveFastCgi, type FastCgiServer } from "../../src/server/fastcgi.ts";
 import { serveScgi, type ScgiServer } from "../../src/server/scgi.ts";
-import type { AnyApp, App } from "../../src/core/types.ts";
+import type { AnyApp } from "../../src/core/types.ts";
 import { conformanceSuite, type StartGateway } from "./suite.ts";
 import { expectNoGatewayFaults, expectTraceInSink, recordingSink } from "../helpers/gateways.ts";
 import { deployConfig, startNginx, tempDir, type WebServer } from "../helpers/web-servers.ts";

@@ -119,22 +119,58 @@ export function respondError(error: unknown, context: RequestContext, startRespo
 }
 
 /**
+ * What a streamed result's two bodies share: startResponse waits for the first non-empty chunk,
+ * and an error before it becomes the error page's body (after it, the error goes on to the server).
+ */
+abstract class StreamedBody {
+  protected readonly context: RequestContext;
+  readonly #startResponse: StartResponse;
+  /** The Content-Type unless the handler set one; undefined for the application's. */
+  readonly #type: string | undefined;
+  #isStarted = false;
+  #errorBody: Chunk[] | undefined;
+
+  constructor(context: RequestContext, startResponse: StartResponse, type: string | undefined) {
+    this.context = context;
+    this.#startResponse = startResponse;
+    this.#type = type;
+  }
+
+  /** The error page's next chunk, once an error before the first chunk made one. */
+  protected pending(): IteratorResult<Chunk> | undefined {
+    return this.#errorBody === undefined ? undefined : nextOf(this.#errorBody);
+  }
+
+  /** A step's error: before the first chunk, the error page; after it, thrown on. */
+  protected failed(error: unknown): IteratorResult<Chunk> {
+    if (this.#isStarted) throw error;
+    this.#isStarted = true;
+    this.#errorBody = [...respondError(error, this.context, this.#startResponse) as Chunk[]];
+    return nextOf(this.#errorBody);
+  }
+
+  /** A step's result, starting the response at the first non-empty chunk or the end. */
+  protected stepped(step: IteratorResult<Chunk>): IteratorResult<Chunk> {
+    if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
+      this.#isStarted = true;
+      start(this.context, this.#startResponse, this.#type);
+    }
+    return step;
+  }
+}
+
+/**
  * A streamed result: each step runs in the request's context, and startResponse waits for the
  * first chunk, so a generator may still set ctx.status and headers (or throw an HttpError)
  * before its first yield, as web.py allows.
  */
-class SyncBody implements IterableIterator<Chunk> {
+class SyncBody extends StreamedBody implements IterableIterator<Chunk> {
   readonly #source: Iterable<Chunk> & { close?: () => unknown };
-  readonly #context: RequestContext;
-  readonly #startResponse: StartResponse;
   #iterator: Iterator<Chunk> | undefined;
-  #isStarted = false;
-  #errorBody: Chunk[] | undefined;
 
   constructor(source: Iterable<Chunk>, context: RequestContext, startResponse: StartResponse) {
+    super(context, startResponse, undefined);
     this.#source = source;
-    this.#context = context;
-    this.#startResponse = startResponse;
   }
 
   [Symbol.iterator](): this {
@@ -142,21 +178,13 @@ class SyncBody implements IterableIterator<Chunk> {
   }
 
   next(): IteratorResult<Chunk> {
-    if (this.#errorBody !== undefined) return nextOf(this.#errorBody);
-    let step: IteratorResult<Chunk>;
+    const pending = this.pending();
+    if (pending !== undefined) return pending;
     try {
-      step = storage.run(this.#context, stepSync, this);
+      return this.stepped(storage.run(this.context, stepSync, this));
     } catch (error) {
-      if (this.#isStarted) throw error;
-      this.#isStarted = true;
-      this.#errorBody = [...respondError(error, this.#context, this.#startResponse) as Chunk[]];
-      return nextOf(this.#errorBody);
+      return this.failed(error);
     }
-    if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
-      this.#isStarted = true;
-      start(this.#context, this.#startResponse);
-    }
-    return step;
   }
 
   /** Called by stepSync inside the context. */
@@ -167,7 +195,7 @@ class SyncBody implements IterableIterator<Chunk> {
 
   return(): IteratorResult<Chunk> {
     const iterator = this.#iterator;
-    if (iterator?.return !== undefined) storage.run(this.#context, () => iterator.return!());
+    if (iterator?.return !== undefined) storage.run(this.context, () => iterator.return!());
     return { done: true, value: undefined };
   }
 
@@ -187,22 +215,13 @@ function nextOf(chunks: Chunk[]): IteratorResult<Chunk> {
 }
 
 /** The async twin of SyncBody. */
-class AsyncBody implements AsyncIterableIterator<Chunk> {
+class AsyncBody extends StreamedBody implements AsyncIterableIterator<Chunk> {
   readonly #source: AsyncIterable<Chunk> & { close?: () => unknown };
-  readonly #context: RequestContext;
-  readonly #startResponse: StartResponse;
   #iterator: AsyncIterator<Chunk> | undefined;
-  #isStarted = false;
-  #errorBody: Chunk[] | undefined;
-
-  /** The Content-Type unless the handler set one; undefined for the application's. */
-  readonly #type: string | undefined;
 
   constructor(source: AsyncIterable<Chunk>, context: RequestContext, startResponse: StartResponse, type?: string) {
+    super(context, startResponse, type);
     this.#source = source;
-    this.#type = type;
-    this.#context = context;
-    this.#startResponse = startResponse;
   }
 
   [Symbol.asyncIterator](): this {
@@ -210,21 +229,15 @@ class AsyncBody implements AsyncIterableIterator<Chunk> {
   }
 
   async next(): Promise<IteratorResult<Chunk>> {
-    if (this.#errorBody !== undefined) return nextOf(this.#errorBody);
+    const pending = this.pending();
+    if (pending !== undefined) return pending;
     let step: IteratorResult<Chunk>;
     try {
-      step = await storage.run(this.#context, stepAsync, this);
+      step = await storage.run(this.context, stepAsync, this);
     } catch (error) {
-      if (this.#isStarted) throw error;
-      this.#isStarted = true;
-      this.#errorBody = [...respondError(error, this.#context, this.#startResponse) as Chunk[]];
-      return nextOf(this.#errorBody);
+      return this.failed(error);
     }
-    if (!this.#isStarted && (step.done === true || !isEmptyChunk(step.value))) {
-      this.#isStarted = true;
-      start(this.#context, this.#startResponse, this.#type);
-    }
-    return step;
+    return this.stepped(step);
   }
 
   /** Called by stepAsync inside the context. */
@@ -235,7 +248,7 @@ class AsyncBody implements AsyncIterableIterator<Chunk> {
 
   async return(): Promise<IteratorResult<Chunk>> {
     const iterator = this.#iterator;
-    if (iterator?.return !== undefined) await storage.run(this.#context, () => iterator.return!());
+    if (iterator?.return !== undefined) await storage.run(this.context, () => iterator.return!());
     return { done: true, value: undefined };
   }
 

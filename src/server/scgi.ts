@@ -40,11 +40,14 @@ const LINGER = 5_000;
 class ScgiHandler extends StreamHandler {
   private readonly socket: Socket;
   private readonly done: (handler: ScgiHandler) => void;
+  /** Whether the web server has nothing more to send (no body, no bytes past the head). */
+  private readonly isReadDone: boolean;
   private head: string | undefined;
 
-  constructor(environ: Environ, socket: Socket, errors: ErrorStream, done: (handler: ScgiHandler) => void) {
+  constructor(environ: Environ, socket: Socket, errors: ErrorStream, isReadDone: boolean, done: (handler: ScgiHandler) => void) {
     super(environ, socket, errors);
     this.socket = socket;
+    this.isReadDone = isReadDone;
     this.done = done;
   }
 
@@ -61,8 +64,18 @@ class ScgiHandler extends StreamHandler {
 
   protected override sendEnd(chunk?: Chunk): void {
     const data = this.#withHead(chunk);
-    if (data === undefined) this.socket.end();
-    else this.socket.end(data);
+    const socket = this.socket;
+    if (this.isReadDone) {
+      // Nothing is left to read, so a close cannot reset the answer (RFC 1122 §4.2.2.13), and a close
+      // alone ends the answer as a shutdown would: the connection goes as soon as the answer is
+      // out, without a shutdown() and without waiting for the web server's own close.
+      if (data === undefined) socket.destroy();
+      else socket.write(data, () => socket.destroy());
+    } else if (data === undefined) {
+      socket.end();
+    } else {
+      socket.end(data);
+    }
   }
 
   /** The held head and `chunk` as one buffer: one write (not a writev) for a small answer. */
@@ -168,7 +181,8 @@ export class ScgiServer {
     const source = { [Symbol.asyncIterator]: () => socket.iterator({ destroyOnReturn: false }) };
     const input = new BodyInput(source, head.contentLength);
     const environ = environFromParams(head.pairs, input, this.#errors, this.#params);
-    const handler = new ScgiHandler(environ, socket, this.#errors, (done) => this.#finished(socket, done));
+    const isReadDone = head.contentLength === 0 && head.rest.length === 0;
+    const handler = new ScgiHandler(environ, socket, this.#errors, isReadDone, (done) => this.#finished(socket, done));
     runHandler(handler, this.app, this.#errors);
   }
 

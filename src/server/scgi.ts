@@ -8,6 +8,7 @@ import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead, StreamHandler } from "../gateway/stream-handler.ts";
 import { environFromParams, requestLineOf, type ParamsOptions } from "./params.ts";
+import { OpenConnections } from "./open-connections.ts";
 import { SCGI_MAX_HEAD, ScgiHeadReader, type ScgiHead } from "./scgi-netstring.ts";
 
 /** Options for serveScgi. */
@@ -118,9 +119,8 @@ export class ScgiServer {
   readonly #headTimeout: number;
   readonly #shutdownTimeout: number;
   readonly #onRequestDone: (() => void) | undefined;
-  /** Connections, with whether a request runs on each. */
-  readonly #connections = new Map<Socket, boolean>();
-  #onIdle: (() => void) | undefined;
+  /** Connections, with whether a request runs on each (a whole head came). */
+  readonly #connections = new OpenConnections<Socket>();
 
   /** Use serveScgi(). */
   constructor(listener: Server, app: AnyApp, options: ScgiOptions = {}) {
@@ -142,14 +142,11 @@ export class ScgiServer {
       socket.destroy();
       return;
     }
-    this.#connections.set(socket, false);
+    this.#connections.add(socket);
     // The web server may close its sending side once the request is out and still read the answer.
     socket.allowHalfOpen = true;
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.#connections.delete(socket);
-      if (this.#connections.size === 0) this.#onIdle?.();
-    });
+    socket.on("error", ignore);
+    socket.on("close", () => this.#connections.delete(socket));
     socket.setTimeout(this.#headTimeout, () => this.#drop(socket, "no whole request head in time"));
     const reader = new ScgiHeadReader(this.#maxHead);
     const onData = (chunk: Buffer): void => {
@@ -174,7 +171,7 @@ export class ScgiServer {
   }
 
   #start(socket: Socket, head: ScgiHead): void {
-    this.#connections.set(socket, true);
+    this.#connections.markBusy(socket);
     if (head.rest.length > 0) socket.unshift(head.rest);
     // Not the stream's own iterator: its return() would destroy the socket the answer goes to.
     // Made on the first read only: most requests have no body to read.
@@ -206,22 +203,15 @@ export class ScgiServer {
   async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (this.isClosing) return;
     this.isClosing = true;
-    const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    const dropIdle = (): void => {
-      for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
-    };
-    const grace = idleGrace > 0 ? setTimeout(dropIdle, Math.min(idleGrace, timeout)) : undefined;
-    if (grace === undefined) dropIdle();
-    const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
-    const timer = setTimeout(() => {
-      for (const socket of this.#connections.keys()) socket.destroy();
-    }, timeout);
-    timer.unref();
-    await Promise.all([listenerClosed, idle]);
-    clearTimeout(timer);
-    clearTimeout(grace);
+    await this.#connections.drain(this.listener, { timeout, idleGrace, closeIdle: destroy, destroy });
     this.#log?.flush();
   }
+}
+
+function ignore(): void {}
+
+function destroy(socket: Socket): void {
+  socket.destroy();
 }
 
 /** Serves `app` over SCGI on an already listening server (see bindListener). */

@@ -1,7 +1,8 @@
 // gw behind nginx, in the same run, alternating rounds: hello through FastCGI (Unix socket,
 // keep-conn) and SCGI against `gw serve` behind proxy_pass with upstream keepalive, FastCGI
 // against php-fpm (pm static, one child), and a 100 MiB chunked upload's RSS growth in gw.
-// nginx runs one worker; nginx and the backend share CPU 0, wrk runs on CPU 1.
+// nginx runs one worker; nginx and the backend share CPU 0, wrk runs on CPU 1. Each row gives the
+// median and (min–max) of interleaved rounds, and the CPU nginx and the backend spent a request.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -9,7 +10,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { deployConfig, startNginx, tempDir, type WebServer } from "../test/helpers/web-servers.ts";
-import { freePort, hasTaskset, median, pinned, wrkRate } from "./common.ts";
+import { freePort, hasTaskset, median, pinned, reportWrkErrors, runMicros, wrkRate } from "./common.ts";
 
 const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
 
@@ -69,11 +70,21 @@ async function startBackend(command: string, args: string[], ready: RegExp | str
   };
 }
 
+/** nginx's master and worker pids. */
+function nginxPids(nginx: WebServer): number[] {
+  const children = spawnSync("pgrep", ["-P", String(nginx.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
+  return [nginx.pid, ...children];
+}
+
 /** Pins nginx's master and its worker to CPU 0, like the backends. */
 function pinNginx(nginx: WebServer): void {
   if (!hasTaskset) return;
-  const children = spawnSync("pgrep", ["-P", String(nginx.pid)]).stdout.toString().split("\n").filter(Boolean);
-  for (const pid of [String(nginx.pid), ...children]) spawnSync("taskset", ["-a", "-p", "-c", "0", pid]);
+  for (const pid of nginxPids(nginx)) spawnSync("taskset", ["-a", "-p", "-c", "0", String(pid)]);
+}
+
+/** "median (min–max)". */
+function spread(values: number[], digits: number): string {
+  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 }
 
 function rssKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
@@ -143,25 +154,40 @@ server { listen 80; server_name example.com; location / { proxy_pass http://gw_h
     }
     for (const web of webServers) pinNginx(web);
 
+    // Each web server with the backend behind it, for the CPU they use together on CPU 0.
+    const [fcgiBackend, scgiBackend, httpBackend] = backends.map((backend) => backend.child.pid!);
+    const pidsOf = new Map<WebServer, number[]>([[fastcgi, [fcgiBackend!]], [scgi, [scgiBackend!]], [proxy, [httpBackend!]]]);
+    if (php !== undefined) pidsOf.set(php, [backends[3]!.child.pid!, ...spawnSync("pgrep", ["-P", String(backends[3]!.child.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number)]);
     const pairs: [string, WebServer, WebServer, string][] = [
       ["hello: nginx → gw fastcgi (unix, keep-conn) vs nginx → gw serve (proxy_pass, keepalive)", fastcgi, proxy, ">= 1.0"],
       ["hello: nginx → gw scgi (unix) vs nginx → gw serve (proxy_pass, keepalive)", scgi, proxy, ">= 0.9"],
     ];
     if (php !== undefined) pairs.push(["hello: nginx → gw fastcgi vs nginx → php-fpm (pm static, 1 child)", fastcgi, php, ">= 1.0"]);
+    /** One wrk round: req/s, and CPU µs a request of nginx and the backend (on CPU 0 both). */
+    const measure = async (web: WebServer, duration: number): Promise<{ rps: number; cpu: number }> => {
+      const pids = [...nginxPids(web), ...pidsOf.get(web)!];
+      const before = runMicros(pids);
+      let out = "";
+      const rps = await wrkRate(web.url, { connections: 50, seconds: duration, report: (text) => {
+        reportWrkErrors(text);
+        out = text;
+      } });
+      return { rps, cpu: (runMicros(pids) - before) / Number(/(\d+) requests in/.exec(out)![1]) };
+    };
     for (const [title, left, right, target] of pairs) {
-      const rate = (web: WebServer, duration: number): Promise<number> => wrkRate(web.url, { connections: 50, seconds: duration });
-      await rate(left, 1);
-      await rate(right, 1);
-      const lefts: number[] = [];
-      const rights: number[] = [];
+      await measure(left, 1);
+      await measure(right, 1);
+      const lefts: { rps: number; cpu: number }[] = [];
+      const rights: { rps: number; cpu: number }[] = [];
       const ratios: number[] = [];
       for (let round = 0; round < rounds; round++) {
-        for (const side of round % 2 === 0 ? [0, 1] : [1, 0]) (side === 0 ? lefts : rights).push(await rate(side === 0 ? left : right, seconds));
-        ratios.push(lefts.at(-1)! / rights.at(-1)!);
+        for (const side of round % 2 === 0 ? [0, 1] : [1, 0]) (side === 0 ? lefts : rights).push(await measure(side === 0 ? left : right, seconds));
+        ratios.push(lefts.at(-1)!.rps / rights.at(-1)!.rps);
       }
       const ratio = median(ratios);
       const minimum = Number(target.slice(3));
-      rows.push([title, median(lefts).toFixed(0), median(rights).toFixed(0), ratio.toFixed(2), target, ratio >= minimum ? "ok" : "BELOW"]);
+      rows.push([title, spread(lefts.map((r) => r.rps), 0), spread(rights.map((r) => r.rps), 0), spread(ratios, 2), target, ratio >= minimum ? "ok" : "BELOW"]);
+      rows.push(["  CPU µs/request, nginx + backend (all of CPU 0's work)", spread(lefts.map((r) => r.cpu), 1), spread(rights.map((r) => r.cpu), 1), spread(lefts.map((r, i) => r.cpu / rights[i]!.cpu), 2), "", ""]);
     }
 
     // The upload: a fresh gw counting bytes, request buffering off, RSS before and at its peak.

@@ -3,6 +3,7 @@
 // wrk's own summary, and medians rather than means.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /** True when wrk is on the PATH. */
@@ -58,4 +59,25 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   server.close();
   return port;
+}
+
+/** Microseconds every thread of `pids` has run so far (/proc/<pid>/task/<tid>/schedstat, nanosecond counters; Linux). */
+export function runMicros(pids: readonly number[]): number {
+  let nanos = 0;
+  for (const pid of pids) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        nanos += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // A thread that ended in between.
+      }
+    }
+  }
+  return nanos / 1000;
 }

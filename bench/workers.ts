@@ -1,13 +1,14 @@
 // The `--workers` half of `npm run bench`: hello keep-alive through one worker against the plain
-// server, CPU time per request for 1 and 2 workers (user+sys of every server process from /proc,
-// over the requests wrk counted), and the time from SIGHUP until every worker runs the new code.
+// server; CPU time per request for 1 and 2 workers (every gw process on CPU 0, wrk on CPU 1) at
+// the same fixed offered rate, where neither is CPU-bound and time-slicing does not enter, and
+// saturated; with context switches to explain a difference; and SIGHUP until all run new code.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { median, pinned, wrkRate } from "./common.ts";
+import { median, pinned, reportWrkErrors, wrkRate } from "./common.ts";
 
 const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
 const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim() || "100");
@@ -19,22 +20,16 @@ function helloApp(version: number): string {
 };\n`;
 }
 
-interface Round {
-  rps: number;
-  cpu: number;
-}
-
 interface Server {
   child: ChildProcess;
   port: number;
   stderr: () => string;
 }
 
-/** Starts gw pinned to CPU 0 (its workers inherit the pinning), or free on every CPU, and waits for the ready line. */
-async function startGw(dir: string, extra: string[], isPinned = true): Promise<Server> {
+/** Starts gw pinned to CPU 0 (its workers inherit the pinning) and waits for the ready line. */
+async function startGw(dir: string, extra: string[]): Promise<Server> {
   const gwArgs = [GW_BIN, "serve", "app.ts", "--port", "0", "--quiet", ...extra];
-  const [command, args] = isPinned ? pinned(0, process.execPath, gwArgs) : [process.execPath, gwArgs];
-  const child = spawn(command, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn(...pinned(0, process.execPath, gwArgs), { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (text: string) => (stderr += text));
   for await (const line of createInterface({ input: child.stdout! })) {
@@ -50,36 +45,84 @@ async function stop(server: Server): Promise<void> {
   await once(server.child, "exit");
 }
 
-/** The pids of `root` and all its descendants (taskset execs node, so the root is gw itself). */
-function tree(root: number): number[] {
-  const pids = [root];
-  for (let i = 0; i < pids.length; i++) {
+/** The pids of `root`'s children (taskset execs node, so the root is gw itself: the supervisor). */
+function children(root: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(root)], { encoding: "utf8" }).trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A process's CPU and context switches so far, every thread counted. */
+interface Usage {
+  /** user+sys from /proc/<pid>/stat (fields 14 and 15), in microseconds: clock ticks, 10 ms each. */
+  statMicros: number;
+  /** Time on a CPU from /proc/<pid>/task/*\/schedstat, in microseconds: nanosecond counters. */
+  runMicros: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+function usage(pid: number): Usage {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const result: Usage = { statMicros: (Number(fields[11]) + Number(fields[12])) * TICK_US, runMicros: 0, voluntary: 0, involuntary: 0 };
+  // /proc/<pid>/status counts the main thread's switches only; V8's and libuv's threads have their own.
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(pids[i])], { encoding: "utf8" });
-      pids.push(...out.trim().split(/\s+/).filter(Boolean).map(Number));
+      result.runMicros += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1000;
+      const status = readFileSync(`/proc/${pid}/task/${task}/status`, "utf8");
+      result.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)![1]);
+      result.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)![1]);
     } catch {
-      // No children.
+      // A thread that ended in between.
     }
   }
-  return pids;
+  return result;
 }
 
-/** user+sys CPU microseconds of `pids`, from /proc/<pid>/stat (fields 14 and 15). */
-function cpuMicros(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * TICK_US;
+/** One round's figures, each over the requests wrk completed in it. */
+interface Round {
+  rps: number;
+  /** Microseconds a request: every gw process, from /proc/<pid>/stat. */
+  cpu: number;
+  /** Microseconds a request: every gw process, from schedstat (finer). */
+  run: number;
+  /** Microseconds a request: the supervisor alone, from schedstat. */
+  supervisor: number;
+  /** Context switches a request, every gw process. */
+  voluntary: number;
+  involuntary: number;
+  /** Each worker's share of the requests' CPU time (from schedstat), for the balance. */
+  shares: number[];
 }
 
-/** One wrk round against `server`: req/s and CPU microseconds per request of all its processes. */
-async function round(server: Server, seconds: number): Promise<Round> {
-  const pids = tree(server.child.pid!);
-  const before = cpuMicros(pids);
-  const rps = await wrkRate(`http://127.0.0.1:${server.port}/`, { connections: 50, seconds });
-  return { rps, cpu: (cpuMicros(pids) - before) / (rps * seconds) };
+/** One wrk round against `server` (a fixed rate when `script` paces it): rate, CPU and switches a request. */
+async function round(server: Server, seconds: number, connections: number, script?: string): Promise<Round> {
+  const supervisor = server.child.pid!;
+  const workers = children(supervisor);
+  const pids = [supervisor, ...workers];
+  const before = pids.map(usage);
+  let out = "";
+  const rps = await wrkRate(`http://127.0.0.1:${server.port}/`, { connections, seconds, script, report: (text) => {
+    reportWrkErrors(text);
+    out = text;
+  } });
+  const after = pids.map(usage);
+  // wrk's count of answered requests, not rate × seconds: wrk's run is not exactly `seconds` long.
+  const requests = Number(/(\d+) requests in/.exec(out)![1]);
+  const delta = (key: keyof Usage, from = 0): number => after.slice(from).reduce((sum, u, i) => sum + u[key] - before[i + from]![key], 0);
+  const workerRun = after.slice(1).map((u, i) => u.runMicros - before[i + 1]!.runMicros);
+  const workerTotal = workerRun.reduce((a, b) => a + b, 0);
+  return {
+    rps,
+    cpu: delta("statMicros") / requests,
+    run: delta("runMicros") / requests,
+    supervisor: (after[0]!.runMicros - before[0]!.runMicros) / requests,
+    voluntary: delta("voluntary") / requests,
+    involuntary: delta("involuntary") / requests,
+    shares: workerRun.map((run) => run / workerTotal),
+  };
 }
 
 /** Milliseconds from SIGHUP until the supervisor logs that every worker runs the new code. */
@@ -95,35 +138,62 @@ async function hupLatency(server: Server, dir: string, workers: number, version:
   return performance.now() - start;
 }
 
+/** "median (min–max)" with `digits` decimals. */
+function spread(values: number[], digits: number): string {
+  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+}
+
+/** Requests a second offered in the fixed-rate rounds: a third of what one worker on one core serves, so no round is CPU-bound. */
+const FIXED_RATE = 4000;
+const FIXED_CONNECTIONS = 20;
+
 /** Runs the workers scenarios and returns their table rows. */
 export async function benchWorkers(options: { seconds: number; rounds: number }): Promise<string[][]> {
   const dir = mkdtempSync(join(tmpdir(), "gw-bench-workers-"));
   writeFileSync(join(dir, "app.ts"), helloApp(0));
+  // wrk paces each connection: a response, then this many ms before the next request.
+  const paced = join(dir, "paced.lua");
+  writeFileSync(paced, `function delay() return ${(FIXED_CONNECTIONS * 1000) / FIXED_RATE} end\n`);
   const rows: string[][] = [];
   try {
     const plain = await startGw(dir, ["--no-reload"]);
     const one = await startGw(dir, ["--workers", "1"]);
     const two = await startGw(dir, ["--workers", "2"]);
-    const spread = await startGw(dir, ["--workers", "2"], false);
-    const results = { plain: [] as Round[], one: [] as Round[], two: [] as Round[], spread: [] as Round[] };
+    type Name = "plain" | "one" | "two" | "oneFixed" | "twoFixed";
+    const results: Record<Name, Round[]> = { plain: [], one: [], two: [], oneFixed: [], twoFixed: [] };
+    const run = (name: Name): Promise<Round> => {
+      if (name === "oneFixed" || name === "twoFixed") return round(name === "oneFixed" ? one : two, options.seconds, FIXED_CONNECTIONS, paced);
+      return round({ plain, one, two }[name], options.seconds, 50);
+    };
     const ratios: number[] = [];
     try {
-      for (const server of [plain, one, two, spread]) await round(server, 1);
+      for (const name of ["plain", "one", "two"] as const) await run(name);
       for (let i = 0; i < options.rounds; i++) {
-        const order = i % 2 === 0 ? (["plain", "one", "two", "spread"] as const) : (["spread", "two", "one", "plain"] as const);
-        for (const name of order) results[name].push(await round({ plain, one, two, spread }[name], options.seconds));
+        const order: Name[] = ["plain", "one", "two", "oneFixed", "twoFixed"];
+        for (const name of i % 2 === 0 ? order : order.reverse()) results[name].push(await run(name));
         ratios.push(results.one.at(-1)!.rps / results.plain.at(-1)!.rps);
       }
     } finally {
-      await Promise.all([stop(plain), stop(one), stop(two), stop(spread)]);
+      await Promise.all([stop(plain), stop(one), stop(two)]);
     }
-    const rps = (name: keyof typeof results): number => median(results[name].map((r) => r.rps));
-    const cpu = (name: keyof typeof results): number => median(results[name].map((r) => r.cpu));
+    const per = (name: Name, key: "rps" | "cpu" | "run" | "supervisor" | "voluntary" | "involuntary", digits = 1): string => spread(results[name].map((r) => r[key]), digits);
+    const ratioOf = (a: Name, b: Name): number[] => results[a].map((r, i) => r.run / results[b][i]!.run);
     const ratio = median(ratios);
-    rows.push(["hello keep-alive: --workers 1 vs --no-reload", rps("one").toFixed(0), rps("plain").toFixed(0), ratio.toFixed(2), ">= 0.95", ratio >= 0.95 ? "ok" : "BELOW"]);
-    rows.push(["CPU us/request: --no-reload, 1 worker, 2 workers", cpu("plain").toFixed(1), `${cpu("one").toFixed(1)} / ${cpu("two").toFixed(1)}`, (cpu("two") / cpu("one")).toFixed(2), "2 vs 1 <= 1.05", cpu("two") / cpu("one") <= 1.05 ? "ok" : "ABOVE"]);
-    rows.push(["req/s, 2 workers vs 1 (all gw on CPU 0)", rps("two").toFixed(0), rps("one").toFixed(0), (rps("two") / rps("one")).toFixed(2), "", ""]);
-    rows.push(["2 workers free on both CPUs (wrk on CPU 1): req/s, CPU us/request", rps("spread").toFixed(0), cpu("spread").toFixed(1), (cpu("spread") / cpu("one")).toFixed(2), "", ""]);
+    rows.push(["hello keep-alive: --workers 1 vs --no-reload, req/s", per("one", "rps", 0), per("plain", "rps", 0), ratio.toFixed(2), ">= 0.95", ratio >= 0.95 ? "ok" : "BELOW"]);
+    const fixed = median(ratioOf("twoFixed", "oneFixed"));
+    rows.push([`CPU µs/request at ${FIXED_RATE} req/s offered (schedstat): 2 workers vs 1`, per("twoFixed", "run"), per("oneFixed", "run"), `${spread(ratioOf("twoFixed", "oneFixed"), 2)}`, "<= 1.05", fixed <= 1.05 ? "ok" : "ABOVE"]);
+    rows.push([`  same rounds: req/s served`, per("twoFixed", "rps", 0), per("oneFixed", "rps", 0), "", "", ""]);
+    rows.push([`  same rounds: CPU µs/request from /proc/<pid>/stat (10 ms ticks)`, per("twoFixed", "cpu"), per("oneFixed", "cpu"), "", "", ""]);
+    rows.push([`  same rounds: supervisor's CPU µs/request`, per("twoFixed", "supervisor", 2), per("oneFixed", "supervisor", 2), "", "", ""]);
+    rows.push([`  same rounds: context switches/request, voluntary`, per("twoFixed", "voluntary", 2), per("oneFixed", "voluntary", 2), "", "", ""]);
+    rows.push([`  same rounds: context switches/request, involuntary`, per("twoFixed", "involuntary", 3), per("oneFixed", "involuntary", 3), "", "", ""]);
+    rows.push([`  same rounds: worker shares of CPU, 2 workers`, spread(results.twoFixed.map((r) => Math.max(...r.shares) * 100), 0) + " % busiest", "", "", "", ""]);
+    const saturated = median(ratioOf("two", "one"));
+    rows.push(["CPU µs/request saturated (wrk -c50, all gw on CPU 0): 2 workers vs 1", per("two", "run"), per("one", "run"), `${spread(ratioOf("two", "one"), 2)}`, "", saturated <= 1.05 ? "" : "time-sliced"]);
+    rows.push([`  same rounds: req/s`, per("two", "rps", 0), per("one", "rps", 0), "", "", ""]);
+    rows.push([`  same rounds: context switches/request, voluntary`, per("two", "voluntary", 2), per("one", "voluntary", 2), "", "", ""]);
+    rows.push([`  same rounds: context switches/request, involuntary`, per("two", "involuntary", 3), per("one", "involuntary", 3), "", "", ""]);
+    rows.push([`  --no-reload (no supervisor) saturated: CPU µs/request`, per("plain", "run"), "", "", "", ""]);
     for (const workers of [1, 4]) {
       const server = await startGw(dir, ["--workers", String(workers)]);
       try {

@@ -6,6 +6,7 @@ import { AccessLog } from "../core/log.ts";
 import type { AnyApp } from "../core/types.ts";
 import type { BaseHandler } from "../gateway/base-handler.ts";
 import { Connection, type ConnectionHost } from "./fastcgi-connection.ts";
+import { OpenConnections } from "./open-connections.ts";
 import { requestLineOf } from "./params.ts";
 
 /** Options for serveFastCgi. */
@@ -55,8 +56,7 @@ export class FastCgiServer implements ConnectionHost {
   readonly #maxReqs: number;
   readonly #shutdownTimeout: number;
   readonly #onRequestDone: (() => void) | undefined;
-  readonly #connections = new Set<Connection>();
-  #onIdle: (() => void) | undefined;
+  readonly #connections = new OpenConnections<Connection>();
 
   /** Use serveFastCgi(). */
   constructor(listener: Server, app: AnyApp, options: FastCgiOptions = {}) {
@@ -111,7 +111,6 @@ export class FastCgiServer implements ConnectionHost {
   /** Forgets a closed connection (shutdown waits for the last). */
   connectionClosed(connection: Connection): void {
     this.#connections.delete(connection);
-    if (this.#connections.size === 0) this.#onIdle?.();
   }
 
   /**
@@ -120,26 +119,16 @@ export class FastCgiServer implements ConnectionHost {
    * resolves once every connection is closed.
    */
   async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
-    if (!this.isClosing) {
-      this.isClosing = true;
-      const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-      const endIdle = (): void => {
-        for (const connection of this.#connections) if (connection.isIdle) connection.socket.end();
-      };
-      // A worker that drains has just accepted connections whose first records are still on
-      // their way: ending those at once would lose a request the web server already sent.
-      const grace = idleGrace > 0 ? setTimeout(endIdle, Math.min(idleGrace, timeout)) : undefined;
-      if (grace === undefined) endIdle();
-      const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
-      const timer = setTimeout(() => {
-        for (const connection of this.#connections) connection.socket.destroy();
-      }, timeout);
-      timer.unref();
-      await Promise.all([listenerClosed, idle]);
-      clearTimeout(timer);
-      clearTimeout(grace);
-      this.#log?.flush();
-    }
+    if (this.isClosing) return;
+    this.isClosing = true;
+    await this.#connections.drain(this.listener, {
+      timeout,
+      idleGrace,
+      isIdle: (connection) => connection.isIdle,
+      closeIdle: (connection) => connection.socket.end(),
+      destroy: (connection) => connection.socket.destroy(),
+    });
+    this.#log?.flush();
   }
 }
 

@@ -8,6 +8,7 @@ import { BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
 import { cgiHead, StreamHandler } from "../gateway/stream-handler.ts";
 import { environFromParams, requestLineOf, type ParamsOptions } from "./params.ts";
+import { OpenConnections } from "./open-connections.ts";
 import { SCGI_MAX_HEAD, ScgiHeadReader, type ScgiHead } from "./scgi-netstring.ts";
 
 /** Options for serveScgi. */
@@ -40,11 +41,14 @@ const LINGER = 5_000;
 class ScgiHandler extends StreamHandler {
   private readonly socket: Socket;
   private readonly done: (handler: ScgiHandler) => void;
+  /** Whether the web server has nothing more to send (no body, no bytes past the head). */
+  private readonly isReadDone: boolean;
   private head: string | undefined;
 
-  constructor(environ: Environ, socket: Socket, errors: ErrorStream, done: (handler: ScgiHandler) => void) {
+  constructor(environ: Environ, socket: Socket, errors: ErrorStream, isReadDone: boolean, done: (handler: ScgiHandler) => void) {
     super(environ, socket, errors);
     this.socket = socket;
+    this.isReadDone = isReadDone;
     this.done = done;
   }
 
@@ -61,8 +65,18 @@ class ScgiHandler extends StreamHandler {
 
   protected override sendEnd(chunk?: Chunk): void {
     const data = this.#withHead(chunk);
-    if (data === undefined) this.socket.end();
-    else this.socket.end(data);
+    const socket = this.socket;
+    if (this.isReadDone) {
+      // Nothing is left to read, so a close cannot reset the answer (RFC 1122 §4.2.2.13), and a close
+      // alone ends the answer as a shutdown would: the connection goes as soon as the answer is
+      // out, without a shutdown() and without waiting for the web server's own close.
+      if (data === undefined) socket.destroy();
+      else socket.write(data, () => socket.destroy());
+    } else if (data === undefined) {
+      socket.end();
+    } else {
+      socket.end(data);
+    }
   }
 
   /** The held head and `chunk` as one buffer: one write (not a writev) for a small answer. */
@@ -105,9 +119,8 @@ export class ScgiServer {
   readonly #headTimeout: number;
   readonly #shutdownTimeout: number;
   readonly #onRequestDone: (() => void) | undefined;
-  /** Connections, with whether a request runs on each. */
-  readonly #connections = new Map<Socket, boolean>();
-  #onIdle: (() => void) | undefined;
+  /** Connections, with whether a request runs on each (a whole head came). */
+  readonly #connections = new OpenConnections<Socket>();
 
   /** Use serveScgi(). */
   constructor(listener: Server, app: AnyApp, options: ScgiOptions = {}) {
@@ -129,14 +142,11 @@ export class ScgiServer {
       socket.destroy();
       return;
     }
-    this.#connections.set(socket, false);
+    this.#connections.add(socket);
     // The web server may close its sending side once the request is out and still read the answer.
     socket.allowHalfOpen = true;
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.#connections.delete(socket);
-      if (this.#connections.size === 0) this.#onIdle?.();
-    });
+    socket.on("error", ignore);
+    socket.on("close", () => this.#connections.delete(socket));
     socket.setTimeout(this.#headTimeout, () => this.#drop(socket, "no whole request head in time"));
     const reader = new ScgiHeadReader(this.#maxHead);
     const onData = (chunk: Buffer): void => {
@@ -161,14 +171,15 @@ export class ScgiServer {
   }
 
   #start(socket: Socket, head: ScgiHead): void {
-    this.#connections.set(socket, true);
+    this.#connections.markBusy(socket);
     if (head.rest.length > 0) socket.unshift(head.rest);
     // Not the stream's own iterator: its return() would destroy the socket the answer goes to.
     // Made on the first read only: most requests have no body to read.
     const source = { [Symbol.asyncIterator]: () => socket.iterator({ destroyOnReturn: false }) };
     const input = new BodyInput(source, head.contentLength);
     const environ = environFromParams(head.pairs, input, this.#errors, this.#params);
-    const handler = new ScgiHandler(environ, socket, this.#errors, (done) => this.#finished(socket, done));
+    const isReadDone = head.contentLength === 0 && head.rest.length === 0;
+    const handler = new ScgiHandler(environ, socket, this.#errors, isReadDone, (done) => this.#finished(socket, done));
     runHandler(handler, this.app, this.#errors);
   }
 
@@ -192,22 +203,15 @@ export class ScgiServer {
   async shutdown(timeout: number = this.#shutdownTimeout, idleGrace: number = 0): Promise<void> {
     if (this.isClosing) return;
     this.isClosing = true;
-    const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    const dropIdle = (): void => {
-      for (const [socket, isBusy] of this.#connections) if (!isBusy) socket.destroy();
-    };
-    const grace = idleGrace > 0 ? setTimeout(dropIdle, Math.min(idleGrace, timeout)) : undefined;
-    if (grace === undefined) dropIdle();
-    const idle = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
-    const timer = setTimeout(() => {
-      for (const socket of this.#connections.keys()) socket.destroy();
-    }, timeout);
-    timer.unref();
-    await Promise.all([listenerClosed, idle]);
-    clearTimeout(timer);
-    clearTimeout(grace);
+    await this.#connections.drain(this.listener, { timeout, idleGrace, closeIdle: destroy, destroy });
     this.#log?.flush();
   }
+}
+
+function ignore(): void {}
+
+function destroy(socket: Socket): void {
+  socket.destroy();
 }
 
 /** Serves `app` over SCGI on an already listening server (see bindListener). */

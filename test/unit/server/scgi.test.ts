@@ -83,3 +83,25 @@ test("an error after the first chunk resets the connection: the answer cannot pa
   });
   expect(ended).toBe("ECONNRESET");
 });
+
+test("a request without a body is closed as soon as its answer is out, not when the web server closes", async () => {
+  const port = await start(validator((_environ, start) => {
+    start("200 OK", [["Content-Type", "text/plain"]]);
+    return ["hello"];
+  }));
+  // A client that keeps its own side open, as nginx does until it has read the whole answer.
+  const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+  socket.write(encodeScgiHead(0, [["REQUEST_METHOD", "GET"]]));
+  let text = "";
+  socket.on("data", (data: Buffer) => (text += data.toString("latin1")));
+  const ended = await new Promise<string>((resolve) => {
+    socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+    socket.on("end", () => resolve("end"));
+  });
+  expect(ended).toBe("end");
+  expect(text).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+  // gw's socket is gone although this client never closed: nothing is left for shutdown to wait on.
+  const listener = server!.listener;
+  await expect.poll(() => new Promise<number>((resolve) => listener.getConnections((_error, count) => resolve(count)))).toBe(0);
+  socket.destroy();
+});

@@ -133,7 +133,7 @@ if (args.only === undefined || args.only === "static") {
 
 if ((args.only === undefined || args.only === "workers") && tool === "wrk") {
   const { benchWorkers } = await import("./workers.ts");
-  process.stdout.write("\nworkers: gw serve APP --workers N, every gw process on CPU 0, wrk on CPU 1; CPU us/request = user+sys of all gw processes / requests\n");
+  process.stdout.write("\nworkers: gw serve APP --workers N, every gw process on CPU 0, wrk on CPU 1; CPU us/request = run time of every gw thread (/proc schedstat) / requests, at a fixed offered rate and saturated\n");
   printTable(["scenario", "gw", "baseline", "ratio", "target", ""], await benchWorkers({ seconds, rounds }));
 }
 

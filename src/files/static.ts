@@ -3,17 +3,20 @@
 // never a byte from outside the root, whatever the path or its symbolic links say.
 // File system calls are synchronous, as in http.server: a stat or a read from the page cache takes
 // microseconds, while a thread-pool round trip costs two context switches (bench: 1 KiB and 1 MiB files).
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { UserError } from "../core/errors.ts";
+import { findInside, SmallFiles, type Found } from "./file-cache.ts";
 import { guessType } from "./mime.ts";
 import { errorPage, listingPage, type ListingEntry } from "./pages.ts";
-import { bytesToText, isInside, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
+import { bytesToText, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
 import { quoteBytes } from "../core/util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
+
+export { findInside, handOver, type Found } from "./file-cache.ts";
 
 /** Options for staticApp. */
 export interface StaticOptions {
@@ -66,27 +69,6 @@ export function realFolder(root: string): Buffer {
   return real;
 }
 
-interface Found {
-  /** The real path, inside the root. */
-  path: Buffer;
-  stats: Stats;
-}
-
-/**
- * The real path and stats of `path` if it exists inside `root`; undefined otherwise. A symbolic
- * link anywhere on the way that leads out of the root counts as not there.
- */
-export function findInside(root: Buffer, path: Buffer): Found | undefined {
-  try {
-    const real = realpathSync.native(path, { encoding: "buffer" });
-    if (!isInside(root, real)) return undefined;
-    return { path: real, stats: statSync(real) };
-  } catch {
-    // ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG: to the client, all of them are "not found".
-    return undefined;
-  }
-}
-
 interface Site {
   root: Buffer;
   index: readonly string[];
@@ -100,34 +82,6 @@ interface Site {
 // share one rendering until the folder changes (its mtime, ctime, size or inode).
 const LISTINGS_KEPT = 32;
 
-/** The contents of small files, each valid while its inode, size, mtime and ctime stay the same. */
-class SmallFiles {
-  readonly #entries = new Map<string, { stamp: string; data: Buffer }>();
-  #bytes = 0;
-
-  /** The file's bytes: from the cache when its stats still match, else read now. */
-  read(path: Buffer, stats: Stats): Buffer {
-    const key = path.toString("latin1");
-    const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-    const known = this.#entries.get(key);
-    if (known !== undefined && known.stamp === stamp) return known.data;
-    const data = readFileSync(path);
-    if (known !== undefined) {
-      this.#entries.delete(key);
-      this.#bytes -= known.data.byteLength;
-    }
-    // The oldest entries go first once the cache is full (a Map iterates in insertion order).
-    for (const [oldKey, old] of this.#entries) {
-      if (this.#bytes + data.byteLength <= CACHE_BYTES) break;
-      this.#entries.delete(oldKey);
-      this.#bytes -= old.data.byteLength;
-    }
-    this.#entries.set(key, { stamp, data });
-    this.#bytes += data.byteLength;
-    return data;
-  }
-}
-
 /**
  * Serves the files under `root` (SimpleHTTPRequestHandler): GET and HEAD, index files, listings,
  * a 301 to add a folder's trailing slash, 304s and single ranges. Throws a UserError when `root`
@@ -138,7 +92,7 @@ export function staticApp(root: string, options: StaticOptions = {}): App {
     root: realFolder(root),
     index: options.index ?? ["index.html", "index.htm"],
     shouldList: options.shouldList ?? true,
-    cache: new SmallFiles(),
+    cache: new SmallFiles(CACHE_BYTES),
     listings: new Map(),
   };
   return (environ, startResponse) => {
@@ -153,7 +107,7 @@ export function staticApp(root: string, options: StaticOptions = {}): App {
 }
 
 function serve(site: Site, environ: Environ, startResponse: StartResponse, parts: PathParts): Body | Promise<Body> {
-  const found = findInside(site.root, toFsPath(site.root, parts.segments));
+  const found = findInside(site.root, toFsPath(site.root, parts.segments), environ);
   if (found === undefined) return sendError(startResponse, 404, "File not found");
   if (found.stats.isDirectory()) {
     if (!parts.hasTrailingSlash) return redirectToFolder(environ, startResponse, parts);

@@ -82,17 +82,17 @@ export function findInside(root: Buffer, path: Buffer, token?: object): Found | 
 // clean" rule). Older ones are: any later write gets a later timestamp.
 const RACY_MS = 3000;
 
+/** The wall clock the racy rule reads; tests move it. */
+export const wallClock: { now: () => number } = { now: Date.now };
+
 /** The bytes of small files, each valid while its stats show the same version of it. */
 export class SmallFiles {
   readonly #entries = new Map<string, { stats: Stats; data: Buffer }>();
   readonly #maxBytes: number;
-  readonly #now: () => number;
   #bytes = 0;
 
-  /** `now` is the wall clock, for tests. */
-  constructor(maxBytes: number, now: () => number = Date.now) {
+  constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
-    this.#now = now;
   }
 
   /** The file's bytes: from the cache when `stats` (taken for this request) still match, else read now. */
@@ -100,7 +100,7 @@ export class SmallFiles {
     const key = path.toString("latin1");
     const known = this.#entries.get(key);
     if (known !== undefined && isSameVersion(known.stats, stats)) return known.data;
-    const started = this.#now();
+    const started = wallClock.now();
     const data = readFileSync(path);
     if (known !== undefined) {
       this.#entries.delete(key);

@@ -4,12 +4,14 @@
 // answer is used only while that stat shows the same version of the same file, so a changed file
 // is always served new (docs/PERFORMANCE.md, "Static files").
 import { readFileSync, realpathSync, statSync, type Stats } from "node:fs";
-import { isInside } from "./url-path.ts";
+import { isAscii, isInside } from "./url-path.ts";
 
 /** A file or folder found inside the root. */
 export interface Found {
   /** The real path, inside the root. */
   path: Buffer;
+  /** The real path as a byte string (one char per byte), for keys. */
+  key: string;
   stats: Stats;
 }
 
@@ -25,24 +27,31 @@ export function isSameVersion(a: Stats, b: Stats): boolean {
 const RESOLVE_AGAIN_MS = 1000;
 const PATHS_KEPT = 4096;
 
-const realPaths = new Map<string, { real: Buffer; stats: Stats; at: number }>();
+const realPaths = new Map<string, { real: Buffer; realKey: string; stats: Stats; at: number }>();
 
 // The cgi app and the file server behind it look up the same path in the same request; the
 // second lookup takes the first's answer when it is for the same environ and path.
 let handedOver: { token: object; key: string; found: Found } | undefined;
 
 /** Lets the next findInside of `path` for the same `token` (the request's environ) reuse `found`. */
-export function handOver(token: object, path: Buffer, found: Found): void {
-  handedOver = { token, key: path.toString("latin1"), found };
+export function handOver(token: object, path: Buffer | string, found: Found): void {
+  handedOver = { token, key: typeof path === "string" ? path : path.toString("latin1"), found };
 }
 
 /**
- * The real path and stats of `path` if it exists inside `root`; undefined otherwise. A symbolic
- * link anywhere on the way that leads out of the root counts as not there. `token`, when given,
- * takes an answer handed over for the same request.
+ * The real path and stats of `path` (bytes, or a byte string with one char per byte) if it exists
+ * inside `root`; undefined otherwise. A symbolic link anywhere on the way that leads out of the
+ * root counts as not there. `token`, when given, takes an answer handed over for the same request.
  */
-export function findInside(root: Buffer, path: Buffer, token?: object): Found | undefined {
-  const key = path.toString("latin1");
+export function findInside(root: Buffer, path: Buffer | string, token?: object): Found | undefined {
+  let key: string;
+  if (typeof path === "string") {
+    key = path;
+    // An ASCII path goes to the file system as it is; others as their bytes.
+    if (!isAscii(path)) path = Buffer.from(path, "latin1");
+  } else {
+    key = path.toString("latin1");
+  }
   const given = handedOver;
   if (given !== undefined) {
     handedOver = undefined;
@@ -60,7 +69,7 @@ export function findInside(root: Buffer, path: Buffer, token?: object): Found | 
   const now = performance.now();
   const known = realPaths.get(key);
   if (known !== undefined && now - known.at < RESOLVE_AGAIN_MS && isSameVersion(known.stats, stats)) {
-    return isInside(root, known.real) ? { path: known.real, stats } : undefined;
+    return isInside(root, known.real) ? { path: known.real, key: known.realKey, stats } : undefined;
   }
   let real: Buffer;
   try {
@@ -72,8 +81,9 @@ export function findInside(root: Buffer, path: Buffer, token?: object): Found | 
   }
   if (known !== undefined) realPaths.delete(key);
   else if (realPaths.size >= PATHS_KEPT) realPaths.delete(realPaths.keys().next().value!);
-  realPaths.set(key, { real, stats, at: now });
-  return { path: real, stats };
+  const realKey = real.toString("latin1");
+  realPaths.set(key, { real, realKey, stats, at: now });
+  return { path: real, key: realKey, stats };
 }
 
 // Timestamps have a granularity (a kernel tick; 1 s on some file systems, 2 s on FAT), so two
@@ -95,9 +105,9 @@ export class SmallFiles {
     this.#maxBytes = maxBytes;
   }
 
-  /** The file's bytes: from the cache when `stats` (taken for this request) still match, else read now. */
-  read(path: Buffer, stats: Stats): Buffer {
-    const key = path.toString("latin1");
+  /** The file's bytes: from the cache when its stats (taken for this request) still match, else read now. */
+  read(file: Found): Buffer {
+    const { path, key, stats } = file;
     const known = this.#entries.get(key);
     if (known !== undefined && isSameVersion(known.stats, stats)) return known.data;
     const started = wallClock.now();

@@ -6,10 +6,10 @@
 import { closeSync, openSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { UserError } from "../core/errors.ts";
-import { findInside, SmallFiles, type Found } from "./file-cache.ts";
+import { findInside, isSameVersion, SmallFiles, type Found } from "./file-cache.ts";
 import { guessType } from "./mime.ts";
 import { errorPage, listingPage, type ListingEntry } from "./pages.ts";
-import { bytesToText, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
+import { bytesToText, requestPath, splitPath, type PathParts } from "./url-path.ts";
 import { quoteBytes } from "../core/util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "../core/types.ts";
 
@@ -73,9 +73,15 @@ export function realFolder(root: string): Buffer {
 
 interface Site {
   root: Buffer;
+  /** The root as a byte string, to build keys and paths from. */
+  rootKey: string;
   index: readonly string[];
+  /** "/" and each index name as a byte string. */
+  indexKeys: readonly string[];
   shouldList: boolean;
   cache: SmallFiles;
+  /** Last-Modified and ETag by real path, valid for the version of the file they were made for. */
+  validators: Map<string, Validators>;
   /** Rendered listings by folder and shown path, valid while the folder's stamp holds. */
   listings: Map<string, { stamp: string; page: Promise<Buffer | undefined> }>;
 }
@@ -90,11 +96,16 @@ const LISTINGS_KEPT = 32;
  * is not a folder.
  */
 export function staticApp(root: string, options: StaticOptions = {}): App {
+  const real = realFolder(root);
+  const index = options.index ?? ["index.html", "index.htm"];
   const site: Site = {
-    root: realFolder(root),
-    index: options.index ?? ["index.html", "index.htm"],
+    root: real,
+    rootKey: real.toString("latin1"),
+    index,
+    indexKeys: index.map((name) => Buffer.from("/" + name).toString("latin1")),
     shouldList: options.shouldList ?? true,
     cache: new SmallFiles(CACHE_BYTES),
+    validators: new Map(),
     listings: new Map(),
   };
   return (environ, startResponse) => {
@@ -109,13 +120,14 @@ export function staticApp(root: string, options: StaticOptions = {}): App {
 }
 
 function serve(site: Site, environ: Environ, startResponse: StartResponse, parts: PathParts): Body | Promise<Body> {
-  const found = findInside(site.root, toFsPath(site.root, parts.segments), environ);
+  const segments = parts.segments;
+  const found = findInside(site.root, segments.length === 0 ? site.rootKey : site.rootKey + "/" + segments.join("/"), environ);
   if (found === undefined) return sendError(startResponse, 404, "File not found");
   if (found.stats.isDirectory()) {
     if (!parts.hasTrailingSlash) return redirectToFolder(environ, startResponse, parts);
-    for (const name of site.index) {
-      const index = findInside(site.root, Buffer.concat([found.path, Buffer.from("/" + name)]));
-      if (index !== undefined && index.stats.isFile()) return sendFile(site, environ, startResponse, index, name);
+    for (let i = 0; i < site.index.length; i++) {
+      const index = findInside(site.root, found.key + site.indexKeys[i]!);
+      if (index !== undefined && index.stats.isFile()) return sendFile(site, environ, startResponse, index, site.index[i]!);
     }
     if (!site.shouldList) return sendError(startResponse, 404, "File not found");
     return list(site, environ, startResponse, found, parts);
@@ -199,12 +211,32 @@ function isRangeCurrent(ifRange: string | undefined, tag: string, lastModified: 
   return value.startsWith('"') || value.startsWith("W/") ? value === tag : value === lastModified;
 }
 
+interface Validators {
+  stats: Stats;
+  /** mtime in whole seconds, as ms. */
+  modified: number;
+  lastModified: string;
+  tag: string;
+}
+
+const VALIDATORS_KEPT = 1024;
+
+/** The file's Last-Modified and ETag: formatting a date costs more than looking it up. */
+function validatorsOf(site: Site, file: Found): Validators {
+  const known = site.validators.get(file.key);
+  if (known !== undefined && isSameVersion(known.stats, file.stats)) return known;
+  const { stats } = file;
+  const modified = Math.floor(stats.mtimeMs / 1000) * 1000;
+  const made: Validators = { stats, modified, lastModified: new Date(modified).toUTCString(), tag: entityTag(stats) };
+  if (known === undefined && site.validators.size >= VALIDATORS_KEPT) site.validators.clear();
+  site.validators.set(file.key, made);
+  return made;
+}
+
 function sendFile(site: Site, environ: Environ, startResponse: StartResponse, file: Found, name: string): Body {
   const { stats } = file;
   const size = stats.size;
-  const modified = Math.floor(stats.mtimeMs / 1000) * 1000;
-  const lastModified = new Date(modified).toUTCString();
-  const tag = entityTag(stats);
+  const { modified, lastModified, tag } = validatorsOf(site, file);
   if (isNotModified(environ, tag, modified)) {
     startResponse("304 Not Modified", [["Last-Modified", lastModified], ["ETag", tag]]);
     return [];
@@ -231,7 +263,7 @@ function sendFile(site: Site, environ: Environ, startResponse: StartResponse, fi
     return [];
   }
   if (size <= SMALL_FILE) {
-    const data = site.cache.read(file.path, stats);
+    const data = site.cache.read(file);
     if (length === size) {
       // Changed since the stat: the length sent must be the length of what is sent.
       if (data.byteLength !== size) headers[headers.length - 1] = ["Content-Length", String(data.byteLength)];
@@ -270,7 +302,7 @@ function* fileBlocks(path: Buffer, start: number, end: number): Generator<Uint8A
 
 async function list(site: Site, environ: Environ, startResponse: StartResponse, folder: Found, parts: PathParts): Promise<Body> {
   const shown = (environ.SCRIPT_NAME ?? "") + bytesToText("/" + parts.segments.join("/") + (parts.segments.length > 0 ? "/" : ""));
-  const key = folder.path.toString("latin1") + "\0" + shown;
+  const key = folder.key + "\0" + shown;
   const { stats } = folder;
   const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
   let known = site.listings.get(key);

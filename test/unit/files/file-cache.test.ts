@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utim
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { findInside, SmallFiles, wallClock } from "../../../src/files/file-cache.ts";
+import { findInside, SmallFiles, wallClock, type Found } from "../../../src/files/file-cache.ts";
 import { staticApp } from "../../../src/files/static.ts";
 import { makeServer, type HttpServer } from "../../../src/server/http.ts";
 import { sendRequest } from "../../helpers/http-client.ts";
@@ -40,6 +40,11 @@ function keepAtOnce(): void {
   wallClock.now = () => realNow() + 60_000;
 }
 
+/** A Found for a path, as findInside would give it (the cache takes the key and stats from it). */
+function fileAt(path: string): Found {
+  return { path: Buffer.from(path), key: Buffer.from(path).toString("latin1"), stats: statSync(path) };
+}
+
 const get = async (path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> => {
   const response = await sendRequest(server.url, path, { headers });
   return { status: response.status, body: response.body.toString() };
@@ -51,20 +56,20 @@ describe("SmallFiles", () => {
     const path = join(base, "kept.txt");
     writeFileSync(path, "kept bytes");
     const cache = new SmallFiles(1024);
-    const first = cache.read(Buffer.from(path), statSync(path));
+    const first = cache.read(fileAt(path));
     expect(first.toString()).toBe("kept bytes");
-    expect(cache.read(Buffer.from(path), statSync(path))).toBe(first);
+    expect(cache.read(fileAt(path))).toBe(first);
   });
 
   test("bytes read within the racy window are read again, even when the stats look the same", () => {
     const path = join(base, "racy.txt");
     writeFileSync(path, "AAAA");
     // One stat for both reads: what a second write within the same timestamp tick would show.
-    const stats = statSync(path);
+    const file = fileAt(path);
     const cache = new SmallFiles(1024);
-    expect(cache.read(Buffer.from(path), stats).toString()).toBe("AAAA");
+    expect(cache.read(file).toString()).toBe("AAAA");
     writeFileSync(path, "BBBB");
-    expect(cache.read(Buffer.from(path), stats).toString()).toBe("BBBB");
+    expect(cache.read(file).toString()).toBe("BBBB");
   });
 
   test("the oldest files leave once the cache is full; a file bigger than the cache is never kept", () => {
@@ -72,14 +77,14 @@ describe("SmallFiles", () => {
     const cache = new SmallFiles(10);
     const paths = ["a", "b", "c"].map((name) => join(base, `full-${name}.txt`));
     for (const path of paths) writeFileSync(path, "12345");
-    const [a, b, c] = paths.map((path) => Buffer.from(path));
-    const first = cache.read(a!, statSync(paths[0]!));
-    cache.read(b!, statSync(paths[1]!));
-    cache.read(c!, statSync(paths[2]!));
-    expect(cache.read(a!, statSync(paths[0]!))).not.toBe(first);
-    writeFileSync(join(base, "big.txt"), "x".repeat(11));
-    const big = Buffer.from(join(base, "big.txt"));
-    expect(cache.read(big, statSync(join(base, "big.txt")))).not.toBe(cache.read(big, statSync(join(base, "big.txt"))));
+    const first = cache.read(fileAt(paths[0]!));
+    expect(cache.read(fileAt(paths[0]!))).toBe(first);
+    cache.read(fileAt(paths[1]!));
+    cache.read(fileAt(paths[2]!));
+    expect(cache.read(fileAt(paths[0]!))).not.toBe(first);
+    const big = join(base, "big.txt");
+    writeFileSync(big, "x".repeat(11));
+    expect(cache.read(fileAt(big))).not.toBe(cache.read(fileAt(big)));
   });
 });
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utim
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { findInside, SmallFiles, wallClock, type Found } from "../../../src/files/file-cache.ts";
+import { findInside, handOver, SmallFiles, wallClock, type Found } from "../../../src/files/file-cache.ts";
 import { staticApp } from "../../../src/files/static.ts";
 import { makeServer, type HttpServer } from "../../../src/server/http.ts";
 import { sendRequest } from "../../helpers/http-client.ts";
@@ -155,6 +155,23 @@ describe("remembered real paths", () => {
     rmSync(join(root, "was-file.txt"));
     symlinkSync(join(base, "outside", "page.txt"), join(root, "was-file.txt"));
     expect((await get("/was-file.txt")).status).toBe(404);
+  });
+
+  test("a handed-over answer serves only the same request and path, once", () => {
+    const rootBytes = Buffer.from(root);
+    writeFileSync(join(root, "handed.txt"), "x");
+    const path = join(root, "handed.txt");
+    const real = findInside(rootBytes, path)!;
+    const fake = { ...real, key: "handed over" };
+    const request = {};
+    handOver(request, path, fake);
+    expect(findInside(rootBytes, path, {})!.key).toBe(real.key);
+    handOver(request, path, fake);
+    expect(findInside(rootBytes, join(root, "other.txt"), request)).toBeUndefined();
+    expect(findInside(rootBytes, path, request)!.key).toBe(real.key);
+    handOver(request, path, fake);
+    expect(findInside(rootBytes, path, request)).toBe(fake);
+    expect(findInside(rootBytes, path, request)!.key).toBe(real.key);
   });
 
   test("findInside gives the same answer from memory as from the disk, and none for another root", () => {

@@ -1,6 +1,9 @@
-// The file-server half of `npm run bench`: `gw serve --cgi --directory D` against
-// `python3 -m http.server --cgi --directory D` on the same generated tree, in the same run,
-// alternating rounds: a sh CGI script, a 1 KiB file, a 1 MiB file and a listing of 1,000 files.
+// The file-server half of `npm run bench`: gw against `python3 -m http.server --cgi --directory D`
+// on the same generated tree, in the same run, alternating rounds: a sh CGI script, a 1 KiB file,
+// a 1 MiB file and a listing of 1,000 files. The files are served by `gw serve --directory D`,
+// the script by `gw serve --cgi --directory D`: --cgi runs V8 in a leaner mode that makes forks
+// cheap and JavaScript slower (docs/PERFORMANCE.md, "CGI and fork"), a price a folder without
+// scripts does not pay. Anchors: nginx (one process) for files, lighttpd's mod_cgi for the script.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,18 +28,24 @@ interface Scenario {
   title: string;
   path: string;
   connections: number;
+  /** gw ÷ python. */
   target: number;
+  /** Which gw serves it: `gw serve --directory` or `gw serve --cgi --directory`. */
+  gw: "files" | "cgi";
+  /** The third server, whose req/s and gw ÷ it fill the last two columns. */
+  anchor: "nginx" | "lighttpd";
 }
 
 const SCENARIOS: Scenario[] = [
-  { title: "CGI: sh hello script, 16 clients", path: "/cgi-bin/hello.sh", connections: 16, target: 2 },
-  { title: "1 KiB file, 50 clients", path: "/1k.bin", connections: 50, target: 3 },
-  { title: "1 MiB file, 16 clients", path: "/1m.bin", connections: 16, target: 1 },
-  { title: "listing of 1,000 files, 16 clients", path: "/many/", connections: 16, target: 1 },
+  { title: "CGI: sh hello script, 16 clients (anchor: lighttpd mod_cgi)", path: "/cgi-bin/hello.sh", connections: 16, target: 2, gw: "cgi", anchor: "lighttpd" },
+  { title: "1 KiB file, 50 clients", path: "/1k.bin", connections: 50, target: 3, gw: "files", anchor: "nginx" },
+  { title: "1 MiB file, 16 clients", path: "/1m.bin", connections: 16, target: 1, gw: "files", anchor: "nginx" },
+  { title: "listing of 1,000 files, 16 clients", path: "/many/", connections: 16, target: 1, gw: "files", anchor: "nginx" },
 ];
 
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 const NGINX = ["/usr/sbin/nginx", "nginx"].find((path) => spawnSync(path, ["-v"]).status === 0);
+const LIGHTTPD = ["/usr/sbin/lighttpd", "lighttpd"].find((path) => spawnSync(path, ["-v"]).status === 0);
 
 function makeTree(): string {
   const root = mkdtempSync(join(tmpdir(), "gw-bench-static-"));
@@ -116,8 +125,30 @@ http {
   return { child, port, conf };
 }
 
-async function startGw(root: string): Promise<{ child: ChildProcess; port: number }> {
-  const [command, args] = pinned(0, process.execPath, [GW_BIN, "serve", "--cgi", "--directory", root, "--port", "0", "--quiet"]);
+/**
+ * lighttpd from the system as the anchor for the CGI scenario: in the foreground (-D), its one
+ * process pinned like the others (its scripts inherit the CPU), mod_cgi running every file under
+ * /cgi-bin/ as a program, as gw and http.server do.
+ */
+async function startLighttpd(root: string): Promise<{ child: ChildProcess; port: number; conf: string } | undefined> {
+  if (LIGHTTPD === undefined) return undefined;
+  const port = await freePort();
+  const conf = mkdtempSync(join(tmpdir(), "gw-bench-lighttpd-"));
+  writeFileSync(join(conf, "lighttpd.conf"), `server.document-root = "${root}"
+server.bind = "127.0.0.1"
+server.port = ${port}
+server.errorlog = "${conf}/error.log"
+server.modules = ( "mod_cgi" )
+$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }
+`);
+  const [command, args] = pinned(0, LIGHTTPD, ["-D", "-f", join(conf, "lighttpd.conf")]);
+  const child = spawn(command, args, { stdio: "ignore", detached: true });
+  await waitForPort(port, child);
+  return { child, port, conf };
+}
+
+async function startGw(root: string, withCgi: boolean): Promise<{ child: ChildProcess; port: number }> {
+  const [command, args] = pinned(0, process.execPath, [GW_BIN, "serve", ...(withCgi ? ["--cgi"] : []), "--directory", root, "--port", "0", "--quiet"]);
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" }, detached: true });
   for await (const line of createInterface({ input: child.stdout! })) {
     const match = / port (\d+) /.exec(line);
@@ -168,25 +199,28 @@ async function check(port: number, path: string): Promise<void> {
 /**
  * Measures requests/s of gw and of Python's http.server on each scenario, alternating which goes
  * first each round, and returns table rows: scenario, gw req/s, python req/s, ratio, target, verdict,
- * then nginx req/s and gw/nginx for the file scenarios ("-" without nginx, and for CGI).
+ * then the anchor's req/s (nginx for files, lighttpd for CGI) and gw ÷ anchor ("-" without it).
  */
 export async function benchStatic(options: StaticBenchOptions = {}): Promise<string[][]> {
   const seconds = options.seconds ?? 2;
   const rounds = options.rounds ?? 5;
   if (!hasPython) return [["(python3 not found: nothing to compare with)", "", "", "", "", ""]];
   const root = makeTree();
-  const servers = { gw: await startGw(root), python: await startPython(root) };
-  const nginx = await startNginx(root);
+  const gw = { files: await startGw(root, false), cgi: await startGw(root, true) };
+  const python = await startPython(root);
+  const anchors = { nginx: await startNginx(root), lighttpd: await startLighttpd(root) };
   const rows: string[][] = [];
   try {
     for (const scenario of SCENARIOS) {
+      const gwServer = gw[scenario.gw];
+      const servers = { gw: gwServer, python };
       const rates = { gw: [] as number[], python: [] as number[] };
       const ratios: number[] = [];
-      await check(servers.gw.port, scenario.path);
-      await check(servers.python.port, scenario.path);
+      await check(gwServer.port, scenario.path);
+      await check(python.port, scenario.path);
       // Warm-up: the JIT, the page cache and Python's imports settle before anything counts.
-      await load(servers.gw.port, scenario, 1);
-      await load(servers.python.port, scenario, 1);
+      await load(gwServer.port, scenario, 1);
+      await load(python.port, scenario, 1);
       for (let round = 0; round < rounds; round++) {
         for (const side of round % 2 === 0 ? (["gw", "python"] as const) : (["python", "gw"] as const)) {
           rates[side].push(await load(servers[side].port, scenario, seconds));
@@ -194,27 +228,37 @@ export async function benchStatic(options: StaticBenchOptions = {}): Promise<str
         ratios.push(rates.gw.at(-1)! / rates.python.at(-1)!);
       }
       const ratio = median(ratios);
-      let anchor = ["-", "-"];
-      if (nginx !== undefined && !scenario.path.startsWith("/cgi-bin/")) {
-        await load(nginx.port, scenario, 1);
-        const nginxRates: number[] = [];
+      process.stderr.write(`  ${scenario.path}: gw/python per round ${ratios.map((r) => r.toFixed(2)).join(" ")}\n`);
+      let anchorCells = ["-", "-"];
+      const anchor = anchors[scenario.anchor];
+      if (anchor !== undefined) {
+        await check(anchor.port, scenario.path);
+        await load(anchor.port, scenario, 1);
+        const anchorRates: number[] = [];
         const versus: number[] = [];
-        // gw and nginx alternate too, so both see the same machine state.
+        // gw and the anchor alternate too, so both see the same machine state.
         for (let round = 0; round < rounds; round++) {
-          const gwRate = await load(servers.gw.port, scenario, seconds);
-          nginxRates.push(await load(nginx.port, scenario, seconds));
-          versus.push(gwRate / nginxRates.at(-1)!);
+          let gwRate: number;
+          if (round % 2 === 0) {
+            gwRate = await load(gwServer.port, scenario, seconds);
+            anchorRates.push(await load(anchor.port, scenario, seconds));
+          } else {
+            anchorRates.push(await load(anchor.port, scenario, seconds));
+            gwRate = await load(gwServer.port, scenario, seconds);
+          }
+          versus.push(gwRate / anchorRates.at(-1)!);
         }
-        anchor = [median(nginxRates).toFixed(0), median(versus).toFixed(2)];
+        process.stderr.write(`  ${scenario.path}: gw/${scenario.anchor} per round ${versus.map((r) => r.toFixed(2)).join(" ")}\n`);
+        anchorCells = [median(anchorRates).toFixed(0), median(versus).toFixed(2)];
       }
-      rows.push([scenario.title, median(rates.gw).toFixed(0), median(rates.python).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW", ...anchor]);
+      rows.push([scenario.title, median(rates.gw).toFixed(0), median(rates.python).toFixed(0), ratio.toFixed(2), `>= ${scenario.target}`, ratio >= scenario.target ? "ok" : "BELOW", ...anchorCells]);
     }
   } finally {
-    await stop(servers.gw.child);
-    await stop(servers.python.child);
-    if (nginx !== undefined) {
-      await stop(nginx.child);
-      rmSync(nginx.conf, { recursive: true, force: true });
+    for (const server of [gw.files, gw.cgi, python]) await stop(server.child);
+    for (const anchor of [anchors.nginx, anchors.lighttpd]) {
+      if (anchor === undefined) continue;
+      await stop(anchor.child);
+      rmSync(anchor.conf, { recursive: true, force: true });
     }
     rmSync(root, { recursive: true, force: true });
   }

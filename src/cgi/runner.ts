@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { cgiDepth, isUnderCgiFolder, ScriptRun, type Runner } from "./script-run.ts";
 import { Slots } from "./slots.ts";
 import { inheritedEnv } from "./script.ts";
-import { findInside, realFolder, sendError, staticApp, type StaticOptions } from "../files/static.ts";
+import { findInside, handOver, realFolder, sendError, staticApp, type StaticOptions } from "../files/static.ts";
 import { requestPath, splitPath, toFsPath } from "../files/url-path.ts";
 import type { App, Body, Environ, StartResponse } from "../core/types.ts";
 
@@ -75,11 +75,14 @@ export function cgiApp(root: string, options: CgiOptions = {}): CgiApp {
     if (scriptDepth === 0) {
       // Decided on the real path too: an alias of a CGI folder (a link, another case) runs its
       // scripts as scripts and never shows their source, lists them or reads their bytes.
-      const found = findInside(runner.root, toFsPath(runner.root, parts.segments));
+      const path = toFsPath(runner.root, parts.segments);
+      const found = findInside(runner.root, path);
       if (found !== undefined && isUnderCgiFolder(runner, found.path)) {
         if (!found.stats.isFile() || parts.hasTrailingSlash) return sendError(startResponse, 403, "CGI folders are not listed");
         scriptDepth = parts.segments.length - 1;
       } else if (runner.fallback !== undefined) {
+        // The file server behind looks the same path up again: it takes this answer instead.
+        if (found !== undefined) handOver(environ, path, found);
         return runner.fallback(environ, startResponse);
       } else {
         return sendError(startResponse, 404, "File not found");

@@ -3,17 +3,20 @@
 // never a byte from outside the root, whatever the path or its symbolic links say.
 // File system calls are synchronous, as in http.server: a stat or a read from the page cache takes
 // microseconds, while a thread-pool round trip costs two context switches (bench: 1 KiB and 1 MiB files).
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { UserError } from "../core/errors.ts";
+import { findInside, isSameVersion, SmallFiles, type Found } from "./file-cache.ts";
 import { guessType } from "./mime.ts";
 import { errorPage, listingPage, type ListingEntry } from "./pages.ts";
-import { bytesToText, isInside, requestPath, splitPath, toFsPath, type PathParts } from "./url-path.ts";
+import { bytesToText, requestPath, splitPath, type PathParts } from "./url-path.ts";
 import { quoteBytes } from "../core/util.ts";
 import type { App, Body, Environ, HeaderPair, StartResponse } from "../core/types.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
+
+export { findInside, handOver, type Found } from "./file-cache.ts";
 
 /** Options for staticApp. */
 export interface StaticOptions {
@@ -24,10 +27,12 @@ export interface StaticOptions {
 }
 
 const HTML = "text/html; charset=utf-8";
-// Files up to this size are read in one go (and kept in a cache checked against each stat);
-// bigger ones stream in blocks, one block per pull, so the handler's backpressure applies.
-const SMALL_FILE = 64 * 1024;
-const CACHE_BYTES = 8 * 1024 * 1024;
+// Files up to this size are read in one go and kept, checked against each request's stat: a
+// kept Buffer goes to the socket as it is, while reading 1 MiB into fresh memory for each request
+// cost 3-4 times the CPU (docs/PERFORMANCE.md, "Static files"). Bigger files stream in blocks,
+// one block per pull, so the handler's backpressure applies.
+const SMALL_FILE = 1024 * 1024;
+const CACHE_BYTES = 32 * 1024 * 1024;
 // Each block costs a write and a drain check, so big blocks halve the CPU a large file takes.
 const BLOCK_SIZE = 512 * 1024;
 
@@ -66,32 +71,17 @@ export function realFolder(root: string): Buffer {
   return real;
 }
 
-interface Found {
-  /** The real path, inside the root. */
-  path: Buffer;
-  stats: Stats;
-}
-
-/**
- * The real path and stats of `path` if it exists inside `root`; undefined otherwise. A symbolic
- * link anywhere on the way that leads out of the root counts as not there.
- */
-export function findInside(root: Buffer, path: Buffer): Found | undefined {
-  try {
-    const real = realpathSync.native(path, { encoding: "buffer" });
-    if (!isInside(root, real)) return undefined;
-    return { path: real, stats: statSync(real) };
-  } catch {
-    // ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG: to the client, all of them are "not found".
-    return undefined;
-  }
-}
-
 interface Site {
   root: Buffer;
+  /** The root as a byte string, to build keys and paths from. */
+  rootKey: string;
   index: readonly string[];
+  /** "/" and each index name as a byte string. */
+  indexKeys: readonly string[];
   shouldList: boolean;
   cache: SmallFiles;
+  /** Last-Modified and ETag by real path, valid for the version of the file they were made for. */
+  validators: Map<string, Validators>;
   /** Rendered listings by folder and shown path, valid while the folder's stamp holds. */
   listings: Map<string, { stamp: string; page: Promise<Buffer | undefined> }>;
 }
@@ -100,45 +90,22 @@ interface Site {
 // share one rendering until the folder changes (its mtime, ctime, size or inode).
 const LISTINGS_KEPT = 32;
 
-/** The contents of small files, each valid while its inode, size, mtime and ctime stay the same. */
-class SmallFiles {
-  readonly #entries = new Map<string, { stamp: string; data: Buffer }>();
-  #bytes = 0;
-
-  /** The file's bytes: from the cache when its stats still match, else read now. */
-  read(path: Buffer, stats: Stats): Buffer {
-    const key = path.toString("latin1");
-    const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-    const known = this.#entries.get(key);
-    if (known !== undefined && known.stamp === stamp) return known.data;
-    const data = readFileSync(path);
-    if (known !== undefined) {
-      this.#entries.delete(key);
-      this.#bytes -= known.data.byteLength;
-    }
-    // The oldest entries go first once the cache is full (a Map iterates in insertion order).
-    for (const [oldKey, old] of this.#entries) {
-      if (this.#bytes + data.byteLength <= CACHE_BYTES) break;
-      this.#entries.delete(oldKey);
-      this.#bytes -= old.data.byteLength;
-    }
-    this.#entries.set(key, { stamp, data });
-    this.#bytes += data.byteLength;
-    return data;
-  }
-}
-
 /**
  * Serves the files under `root` (SimpleHTTPRequestHandler): GET and HEAD, index files, listings,
  * a 301 to add a folder's trailing slash, 304s and single ranges. Throws a UserError when `root`
  * is not a folder.
  */
 export function staticApp(root: string, options: StaticOptions = {}): App {
+  const real = realFolder(root);
+  const index = options.index ?? ["index.html", "index.htm"];
   const site: Site = {
-    root: realFolder(root),
-    index: options.index ?? ["index.html", "index.htm"],
+    root: real,
+    rootKey: real.toString("latin1"),
+    index,
+    indexKeys: index.map((name) => Buffer.from("/" + name).toString("latin1")),
     shouldList: options.shouldList ?? true,
-    cache: new SmallFiles(),
+    cache: new SmallFiles(CACHE_BYTES),
+    validators: new Map(),
     listings: new Map(),
   };
   return (environ, startResponse) => {
@@ -153,13 +120,14 @@ export function staticApp(root: string, options: StaticOptions = {}): App {
 }
 
 function serve(site: Site, environ: Environ, startResponse: StartResponse, parts: PathParts): Body | Promise<Body> {
-  const found = findInside(site.root, toFsPath(site.root, parts.segments));
+  const segments = parts.segments;
+  const found = findInside(site.root, segments.length === 0 ? site.rootKey : site.rootKey + "/" + segments.join("/"), environ);
   if (found === undefined) return sendError(startResponse, 404, "File not found");
   if (found.stats.isDirectory()) {
     if (!parts.hasTrailingSlash) return redirectToFolder(environ, startResponse, parts);
-    for (const name of site.index) {
-      const index = findInside(site.root, Buffer.concat([found.path, Buffer.from("/" + name)]));
-      if (index !== undefined && index.stats.isFile()) return sendFile(site, environ, startResponse, index, name);
+    for (let i = 0; i < site.index.length; i++) {
+      const index = findInside(site.root, found.key + site.indexKeys[i]!);
+      if (index !== undefined && index.stats.isFile()) return sendFile(site, environ, startResponse, index, site.index[i]!);
     }
     if (!site.shouldList) return sendError(startResponse, 404, "File not found");
     return list(site, environ, startResponse, found, parts);
@@ -243,12 +211,32 @@ function isRangeCurrent(ifRange: string | undefined, tag: string, lastModified: 
   return value.startsWith('"') || value.startsWith("W/") ? value === tag : value === lastModified;
 }
 
+interface Validators {
+  stats: Stats;
+  /** mtime in whole seconds, as ms. */
+  modified: number;
+  lastModified: string;
+  tag: string;
+}
+
+const VALIDATORS_KEPT = 1024;
+
+/** The file's Last-Modified and ETag: formatting a date costs more than looking it up. */
+function validatorsOf(site: Site, file: Found): Validators {
+  const known = site.validators.get(file.key);
+  if (known !== undefined && isSameVersion(known.stats, file.stats)) return known;
+  const { stats } = file;
+  const modified = Math.floor(stats.mtimeMs / 1000) * 1000;
+  const made: Validators = { stats, modified, lastModified: new Date(modified).toUTCString(), tag: entityTag(stats) };
+  if (known === undefined && site.validators.size >= VALIDATORS_KEPT) site.validators.clear();
+  site.validators.set(file.key, made);
+  return made;
+}
+
 function sendFile(site: Site, environ: Environ, startResponse: StartResponse, file: Found, name: string): Body {
   const { stats } = file;
   const size = stats.size;
-  const modified = Math.floor(stats.mtimeMs / 1000) * 1000;
-  const lastModified = new Date(modified).toUTCString();
-  const tag = entityTag(stats);
+  const { modified, lastModified, tag } = validatorsOf(site, file);
   if (isNotModified(environ, tag, modified)) {
     startResponse("304 Not Modified", [["Last-Modified", lastModified], ["ETag", tag]]);
     return [];
@@ -274,12 +262,18 @@ function sendFile(site: Site, environ: Environ, startResponse: StartResponse, fi
     startResponse(status, headers);
     return [];
   }
-  if (length === size && size <= SMALL_FILE) {
-    const data = site.cache.read(file.path, stats);
-    // Changed since the stat: the length sent must be the length of what is sent.
-    if (data.byteLength !== size) headers[headers.length - 1] = ["Content-Length", String(data.byteLength)];
-    startResponse(status, headers);
-    return [data];
+  if (size <= SMALL_FILE) {
+    const data = site.cache.read(file);
+    if (length === size) {
+      // Changed since the stat: the length sent must be the length of what is sent.
+      if (data.byteLength !== size) headers[headers.length - 1] = ["Content-Length", String(data.byteLength)];
+      startResponse(status, headers);
+      return [data];
+    }
+    if (data.byteLength === size) {
+      startResponse(status, headers);
+      return [data.subarray(start, end + 1)];
+    }
   }
   startResponse(status, headers);
   return fileBlocks(file.path, start, end);
@@ -308,7 +302,7 @@ function* fileBlocks(path: Buffer, start: number, end: number): Generator<Uint8A
 
 async function list(site: Site, environ: Environ, startResponse: StartResponse, folder: Found, parts: PathParts): Promise<Body> {
   const shown = (environ.SCRIPT_NAME ?? "") + bytesToText("/" + parts.segments.join("/") + (parts.segments.length > 0 ? "/" : ""));
-  const key = folder.path.toString("latin1") + "\0" + shown;
+  const key = folder.key + "\0" + shown;
   const { stats } = folder;
   const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
   let known = site.listings.get(key);

@@ -30,7 +30,8 @@ export function requestPath(environ: Environ): string {
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
-function isAscii(text: string): boolean {
+/** Whether a string is all ASCII. */
+export function isAscii(text: string): boolean {
   return !NON_ASCII.test(text);
 }
 

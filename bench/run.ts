@@ -126,9 +126,9 @@ if (args.only === undefined || args.only === "reload") {
 
 if (args.only === undefined || args.only === "static") {
   const { benchStatic } = await import("./static.ts");
-  process.stdout.write("\nfile server: gw serve --cgi --directory D vs python3 -m http.server --cgi --directory D, and nginx (1 process) as the anchor (same tree, same run)\n");
+  process.stdout.write("\nfile server: files from gw serve --directory D, the CGI script from gw serve --cgi --directory D, vs python3 -m http.server --cgi --directory D; the anchor is nginx (1 process) for files and lighttpd's mod_cgi for the script (same tree, same run)\n");
   const staticRows = await benchStatic({ seconds, rounds });
-  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", "", "nginx req/s", "gw/nginx"], staticRows);
+  printTable(["scenario", "gw req/s", "python req/s", "ratio", "target", "", "anchor req/s", "gw/anchor"], staticRows);
 }
 
 if ((args.only === undefined || args.only === "workers") && tool === "wrk") {

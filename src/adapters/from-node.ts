@@ -4,8 +4,8 @@
 // No HTTP text is made or parsed here. The request is built from the environ as Node's parser would
 // fill it; the response is a real ServerResponse whose three output hooks are overridden:
 // _storeHeader (where Node would render the head) records the status and header pairs, _send
-// (where the head and body bytes would go to the socket) queues the body for gw, and _writeRaw
-// (1xx interim responses) goes nowhere. Everything else (setHeader, writeHead, write/end with their
+// (where the head and body bytes would go to the socket) queues the body for gw, and _finish
+// marks the end. 1xx interim responses, written straight to the socket, go nowhere. Everything else (setHeader, writeHead, write/end with their
 // callbacks, 'finish', 'close', drains, req.pipe) is Node's own code.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Duplex as DuplexType } from "node:stream";
@@ -131,24 +131,26 @@ class ListenerSocket extends Duplex {
   }
 }
 
-// What the request and response hooks find their exchange by. Own properties, not a subclass:
-// Express swaps the prototypes of req and res for its own (which inherit Node's), and an own
-// property survives that where an overriding prototype would be cut out of the chain.
-const kExchange = Symbol("gw.exchange");
-type Hooked<T> = T & { [kExchange]: Exchange };
+// The hooks below are own properties of each req and res, not a subclass: Express swaps the
+// prototypes of req and res for its own (which inherit Node's), and an own property survives that
+// where an overriding prototype would be cut out of the chain. They find their exchange through
+// the socket, which req keeps for good and res until Node's server would detach it after 'finish'.
+function exchangeOf(message: IncomingMessage | ServerResponse): Exchange {
+  return (message.socket as unknown as ListenerSocket).exchange!;
+}
 
 // Node's own _read resumes the socket the parser feeds; here the body comes from gw.input.
-function readBody(this: Hooked<IncomingMessage>): void {
+function readBody(this: IncomingMessage): void {
   const self = this as unknown as NodeInternals;
   if (!self._consuming) {
     self._readableState.readingMore = false;
     self._consuming = true;
   }
-  this[kExchange].pull();
+  exchangeOf(this).pull();
 }
 
 // Where Node renders the head as text: the status and header pairs are kept for startResponse.
-function storeHeader(this: Hooked<ServerResponse>, _firstLine: string, headers: unknown): void {
+function storeHeader(this: ServerResponse, _firstLine: string, headers: unknown): void {
   const pairs: HeaderPair[] = [];
   if (headers === (this as unknown as Record<symbol, unknown>)[kOutHeaders]) {
     // Collected by setHeader(), which validated each name and value already.
@@ -167,7 +169,7 @@ function storeHeader(this: Hooked<ServerResponse>, _firstLine: string, headers: 
   }
   const code = this.statusCode;
   const reason = this.statusMessage || http.STATUS_CODES[code] || "Unknown";
-  this[kExchange].head(`${code} ${reason}`, pairs);
+  exchangeOf(this).head(`${code} ${reason}`, pairs);
   const self = this as unknown as NodeInternals;
   // Truthy, as after Node's own _storeHeader: headersSent and every "headers already sent" check read it.
   self._header = `HTTP/1.1 ${code} ${reason}\r\n\r\n`;
@@ -177,22 +179,15 @@ function storeHeader(this: Hooked<ServerResponse>, _firstLine: string, headers: 
 }
 
 // Where Node sends the head and body bytes to the socket: the body is queued for gw.
-function send(this: Hooked<ServerResponse>, data: string | Uint8Array, encoding: BufferEncoding | null | undefined, callback?: Callback): boolean {
+function send(this: ServerResponse, data: string | Uint8Array, encoding: BufferEncoding | null | undefined, callback?: Callback): boolean {
   (this as unknown as NodeInternals)._headerSent = true;
-  return this[kExchange].write(data, encoding, callback);
-}
-
-// Only 1xx interim responses (writeContinue, writeProcessing, writeEarlyHints) come here directly.
-function writeRaw(_data: unknown, encoding: unknown, callback?: Callback): boolean {
-  const done = typeof encoding === "function" ? (encoding as Callback) : callback;
-  if (typeof done === "function") process.nextTick(done);
-  return true;
+  return exchangeOf(this).write(data, encoding, callback);
 }
 
 // end() calls this once everything is handed over: the response is complete.
-function finish(this: Hooked<ServerResponse>): void {
+function finish(this: ServerResponse): void {
   baseFinish.call(this);
-  this[kExchange].end();
+  exchangeOf(this).end();
 }
 
 /** One queued write: a chunk (maybe empty) and the callback Node gave with it. */
@@ -409,9 +404,9 @@ class Exchange {
     this.isDone = true;
     const { req, res, socket } = this;
     if (isComplete) {
-      this.#release();
-      // What Node's server does on 'finish', after the callbacks (so after 'finish' itself).
-      process.nextTick(afterFinish, req, res, socket);
+      // The write callbacks (the last emits 'finish'), then what Node's server does on 'finish'.
+      process.nextTick(afterFinish, this.taken, req, res, socket);
+      this.taken = [];
       return;
     }
     // Cut short: the listener sees what a dropped connection shows it.
@@ -428,7 +423,8 @@ class Exchange {
 }
 
 /** Node's server on a response's 'finish': drains an unread request body, frees the socket, then 'close'. */
-function afterFinish(req: IncomingMessage, res: ServerResponse, socket: ListenerSocket): void {
+function afterFinish(taken: Write[], req: IncomingMessage, res: ServerResponse, socket: ListenerSocket): void {
+  runCallbacks(taken, undefined);
   const internals = req as unknown as NodeInternals & { _dump(): void };
   if (!internals._consuming && !internals._readableState.resumeScheduled) internals._dump();
   if ((res.socket as unknown) === socket) res.detachSocket(res.socket!);
@@ -486,16 +482,13 @@ export function fromNodeListener(listener: NodeListener): App {
   const call = listener as RequestListener;
   return function nodeListenerApp(environ, startResponse): Body {
     const socket = new ListenerSocket(environ, server);
-    const req = makeRequest(environ, socket) as Hooked<IncomingMessage>;
-    const res = new http.ServerResponse(req) as unknown as Hooked<ServerResponse>;
+    const req = makeRequest(environ, socket);
+    const res = new http.ServerResponse(req);
     const exchange = new Exchange(req, res, socket, startResponse);
-    req[kExchange] = exchange;
     req._read = readBody;
-    res[kExchange] = exchange;
     const hooks = res as unknown as Record<string, unknown>;
     hooks._storeHeader = storeHeader;
     hooks._send = send;
-    hooks._writeRaw = writeRaw;
     hooks._finish = finish;
     // gw's front adds Date (and Server); the listener must not add a second one.
     res.sendDate = false;

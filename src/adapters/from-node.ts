@@ -404,8 +404,8 @@ class Exchange {
     this.isDone = true;
     const { req, res, socket } = this;
     if (isComplete) {
-      // The write callbacks (the last emits 'finish'), then what Node's server does on 'finish'.
-      process.nextTick(afterFinish, this.taken, req, res, socket);
+      // The write callbacks, as a socket runs them once its bytes are out; the last emits 'finish'.
+      process.nextTick(runCallbacks, this.taken, undefined);
       this.taken = [];
       return;
     }
@@ -422,13 +422,15 @@ class Exchange {
   }
 }
 
-/** Node's server on a response's 'finish': drains an unread request body, frees the socket, then 'close'. */
-function afterFinish(taken: Write[], req: IncomingMessage, res: ServerResponse, socket: ListenerSocket): void {
-  runCallbacks(taken, undefined);
-  const internals = req as unknown as NodeInternals & { _dump(): void };
+/**
+ * What Node's server does on a response's 'finish' (its listener comes before the app's): drains
+ * an unread request body, detaches the socket, and emits 'close' on the next tick.
+ */
+function onResponseFinish(this: ServerResponse): void {
+  const internals = this.req as unknown as NodeInternals & { _dump(): void };
   if (!internals._consuming && !internals._readableState.resumeScheduled) internals._dump();
-  if ((res.socket as unknown) === socket) res.detachSocket(res.socket!);
-  process.nextTick(emitClose, res);
+  if (this.socket !== null) this.detachSocket(this.socket);
+  process.nextTick(emitClose, this);
 }
 
 function isContentLength(pair: HeaderPair): boolean {
@@ -494,6 +496,7 @@ export function fromNodeListener(listener: NodeListener): App {
     res.sendDate = false;
     socket.exchange = exchange;
     res.assignSocket(socket as unknown as Parameters<ServerResponse["assignSocket"]>[0]);
+    res.on("finish", onResponseFinish);
     const length = environ.CONTENT_LENGTH;
     const hasBody = (length !== undefined && length !== "" && length !== "0") || environ.HTTP_TRANSFER_ENCODING !== undefined;
     if (hasBody) exchange.input = environ["gw.input"][Symbol.asyncIterator]();

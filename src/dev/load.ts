@@ -83,6 +83,7 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
 
 const userFiles = new Set<string>();
+let hasStripped = false;
 const packageUrls = new Set<string>();
 const packageTypes = new Map<string, string | undefined>();
 
@@ -159,6 +160,7 @@ export function installLoaderHooks(): void {
         // refuses it under "type": "commonjs".
         format = packageType(dirname(path)) === "module" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
       }
+      hasStripped = true;
       const source = stripTypeScriptTypes(code, { mode: "transform", sourceMap: true, sourceUrl: url });
       return { format, source, shortCircuit: true };
     },
@@ -168,6 +170,11 @@ export function installLoaderHooks(): void {
 /** The packages (in node_modules) the user's files import, as resolved URLs. */
 export function importedPackages(): string[] {
   return [...packageUrls];
+}
+
+/** Whether this process has transformed any TypeScript of the user's. */
+export function hasLoadedTypeScript(): boolean {
+  return hasStripped;
 }
 
 /** Every user file (outside node_modules) this process has loaded so far. */

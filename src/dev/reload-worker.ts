@@ -11,7 +11,7 @@ import { runtimeErrorPage } from "./error-page.ts";
 import type { FailureResponse } from "../gateway/base-handler.ts";
 import { fileWrapper } from "../core/util.ts";
 import { validator } from "../core/validate.ts";
-import type { AnyApp, Environ } from "../core/types.ts";
+import type { AnyApp, Body, Environ } from "../core/types.ts";
 
 /** What the reloader sends a worker besides requests. */
 export type Command =
@@ -70,6 +70,22 @@ const WARM_TYPESCRIPT = `data:text/javascript,${encodeURIComponent('import { str
 // A Node listener app's next worker loads the adapter while standing by, not during the reload.
 const NODE_ADAPTER = new URL(import.meta.url.endsWith(".ts") ? "../adapters/from-node.ts" : "../adapters/from-node.js", import.meta.url).href;
 
+/**
+ * One made-up request through the Node adapter with a trivial listener, no user code: Node's
+ * request and response classes and the adapter are compiled before the new worker's first real
+ * request (which took 5 to 17 ms cold in an Express app, 2 to 4 ms after this).
+ */
+function warmAdapter(module: unknown): void {
+  const { fromNodeListener } = module as typeof import("../adapters/from-node.ts");
+  const app = fromNodeListener((_req, res) => {
+    res.setHeader("Content-Type", "text/plain");
+    res.end("warm");
+  });
+  const environ = { REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: "/", QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", HTTP_HOST: "localhost", "gw.url_scheme": "http" } as unknown as Environ;
+  const body = app(environ, () => () => Promise.resolve()) as Body;
+  body.close?.();
+}
+
 /** The modules the next standby worker should import before it is needed: see `preload`. */
 function preloads(isNodeListener: boolean): string[] {
   const urls = importedPackages();
@@ -123,7 +139,7 @@ port.on("message", (message: ToWorker | Command) => {
       break;
     case "preload":
       // While standing by: the app's packages (Express, say) are imported before the reload needs them.
-      preloading = Promise.all(message.urls.map((url) => import(url).catch(() => undefined))).then(() => undefined);
+      preloading = Promise.all(message.urls.map((url) => import(url).then((module: unknown) => (url === NODE_ADAPTER ? warmAdapter(module) : undefined)).catch(() => undefined))).then(() => undefined);
       break;
     case "request":
       serve(message.id, message.environ);

@@ -2,141 +2,29 @@
 // or a plain createServer handler under any gw gateway, with Node's own IncomingMessage and ServerResponse.
 //
 // No HTTP text is made or parsed here. The request is built from the environ as Node's parser would
-// fill it; the response is a real ServerResponse whose three output hooks are overridden:
-// _storeHeader (where Node would render the head) records the status and header pairs, _send
-// (where the head and body bytes would go to the socket) queues the body for gw, and _finish
-// marks the end. 1xx interim responses, written straight to the socket, go nowhere. Everything else (setHeader, writeHead, write/end with their
-// callbacks, 'finish', 'close', drains, req.pipe) is Node's own code.
+// fill it (node-parts.ts); the response is a real ServerResponse whose three output hooks are
+// replaced: _storeHeader (where Node would render the head) records the status and header pairs,
+// _send (where head and body bytes would go to the socket) queues the body for gw, and _finish
+// marks the end. 1xx interim responses, written straight to the socket, go nowhere. Everything
+// else (setHeader, writeHead, write/end with their callbacks, 'finish', 'close', drains,
+// req.pipe) is Node's own code.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
-import type { Duplex as DuplexType } from "node:stream";
 import { isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
-import type { App, Body, Chunk, Environ, HeaderPair, StartResponse } from "../core/types.ts";
+import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
+import { baseFinish, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
 
-// node:http and node:stream by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
-const { Duplex } = process.getBuiltinModule("node:stream");
 
 /** A Node request listener, or a server whose "request" listeners are the app. */
 export type NodeListener = RequestListener | Server;
-
-type Callback = ((error?: Error | null) => void) | null | undefined;
-
-/** The parts of Node's http internals this adapter works with (stable since Node 0.x). */
-interface NodeInternals {
-  _header: string | null;
-  _headerSent: boolean;
-  _closed: boolean;
-  _consuming: boolean;
-  _readableState: { readingMore: boolean; resumeScheduled: boolean };
-  outputSize: number;
-  _flush(): void;
-  _finish(): void;
-}
-const baseFinish = (http.ServerResponse.prototype as unknown as NodeInternals)._finish;
-
-// Node's own symbol for the headers setHeader() collects: _storeHeader gets that very object when
-// the headers came from setHeader(), and a plain object or array when only writeHead() gave them.
-const kOutHeaders: symbol = (() => {
-  const probe = new http.ServerResponse(new http.IncomingMessage(null as never));
-  probe.setHeader("x-probe", "1");
-  const found = Object.getOwnPropertySymbols(probe).find((symbol) => {
-    const value = (probe as unknown as Record<symbol, unknown>)[symbol];
-    return typeof value === "object" && value !== null && "x-probe" in value;
-  });
-  if (found === undefined) throw new Error("this Node's ServerResponse keeps its headers where gw cannot find them");
-  return found;
-})();
-
-const headerNames = new Map<string, string>();
-function headerName(key: string): string {
-  let name = headerNames.get(key);
-  if (name === undefined) {
-    name = key.slice(5).toLowerCase().replaceAll("_", "-");
-    // Capped: clients choose header names.
-    if (headerNames.size < 1024) headerNames.set(key, name);
-  }
-  return name;
-}
-
-function targetOf(environ: Environ): string {
-  const uri = environ.REQUEST_URI;
-  if (typeof uri === "string" && uri.charCodeAt(0) === 0x2f && environ.SCRIPT_NAME === "") return uri;
-  const path = encodeURI(environ.SCRIPT_NAME + environ.PATH_INFO) || "/";
-  return environ.QUERY_STRING ? `${path}?${environ.QUERY_STRING}` : path;
-}
-
-/**
- * The listener's socket: addresses from the environ (so req.ip, req.socket.remoteAddress and
- * req.secure work) and the socket methods frameworks call. Nothing is sent through it; what
- * code writes to it directly (a hand-made 100 Continue, say) is dropped, since gw frames the
- * response. Destroying it is how the listener cuts the response, and how gw tells it the client left.
- */
-class ListenerSocket extends Duplex {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  remoteFamily: string;
-  localAddress: string;
-  localPort: number;
-  encrypted: true | undefined;
-  server: Server | null;
-  _hadError = false;
-  exchange: Exchange | undefined = undefined;
-
-  constructor(environ: Environ, server: Server | null) {
-    super();
-    const remote = environ.REMOTE_ADDR;
-    this.remoteAddress = remote;
-    this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
-    this.remoteFamily = remote !== undefined && remote.includes(":") ? "IPv6" : "IPv4";
-    this.localAddress = environ.SERVER_NAME;
-    this.localPort = Number(environ.SERVER_PORT);
-    // Express's req.protocol and Koa's ctx.secure read this.
-    this.encrypted = environ["gw.url_scheme"] === "https" ? true : undefined;
-    this.server = server;
-  }
-
-  override _read(): void {}
-
-  override _write(_chunk: unknown, _encoding: string, callback: () => void): void {
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    callback(error);
-    this.exchange?.onSocketClose();
-  }
-
-  address(): { address: string; port: number; family: string } {
-    return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
-  }
-
-  setNoDelay(): this {
-    return this;
-  }
-
-  setKeepAlive(): this {
-    return this;
-  }
-
-  setTimeout(): this {
-    return this;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
-    return this;
-  }
-}
 
 // The hooks below are own properties of each req and res, not a subclass: Express swaps the
 // prototypes of req and res for its own (which inherit Node's), and an own property survives that
 // where an overriding prototype would be cut out of the chain. They find their exchange through
 // the socket, which req keeps for good and res until Node's server would detach it after 'finish'.
 function exchangeOf(message: IncomingMessage | ServerResponse): Exchange {
-  return (message.socket as unknown as ListenerSocket).exchange!;
+  return (message.socket as unknown as ListenerSocket).exchange as Exchange;
 }
 
 // Node's own _read resumes the socket the parser feeds; here the body comes from gw.input.
@@ -454,40 +342,6 @@ function isContentLength(pair: HeaderPair): boolean {
   return pair[0].length === 14 && pair[0].toLowerCase() === "content-length";
 }
 
-/** The request as Node's parser would fill it. */
-function makeRequest(environ: Environ, socket: ListenerSocket): IncomingMessage {
-  const req = new http.IncomingMessage(socket as unknown as DuplexType as never);
-  const minor = environ.SERVER_PROTOCOL === "HTTP/1.0" ? 0 : 1;
-  req.httpVersionMajor = 1;
-  req.httpVersionMinor = minor;
-  req.httpVersion = minor === 0 ? "1.0" : "1.1";
-  req.method = environ.REQUEST_METHOD;
-  req.url = targetOf(environ);
-  const headers: Record<string, string> = {};
-  const raw: string[] = [];
-  for (const key in environ) {
-    if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
-    const value = environ[key];
-    if (typeof value !== "string") continue;
-    const name = headerName(key);
-    headers[name] = value;
-    raw.push(name, value);
-  }
-  const type = environ.CONTENT_TYPE;
-  if (type) {
-    headers["content-type"] = type;
-    raw.push("content-type", type);
-  }
-  const length = environ.CONTENT_LENGTH;
-  if (length) {
-    headers["content-length"] = length;
-    raw.push("content-length", length);
-  }
-  req.headers = headers;
-  req.rawHeaders = raw;
-  return req;
-}
-
 /**
  * Runs a Node `(req, res)` listener (or an http.Server's request listeners) as a gw app, with
  * Node's real IncomingMessage and ServerResponse: setHeader, writeHead (objects and raw arrays),
@@ -500,7 +354,7 @@ export function fromNodeListener(listener: NodeListener): App {
   const server = listener instanceof http.Server ? listener : null;
   const call = listener as RequestListener;
   return function nodeListenerApp(environ, startResponse): Body {
-    const socket = new ListenerSocket(environ, server);
+    const socket = listenerSocket(environ, server);
     const req = makeRequest(environ, socket);
     const res = new http.ServerResponse(req);
     const exchange = new Exchange(req, res, socket, startResponse);

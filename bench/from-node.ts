@@ -23,9 +23,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "5" },
     instructions: { type: "boolean", default: false },
     requests: { type: "string", default: "2000" },
-    // Internal: run one server until it has answered this many requests, then exit.
+    // Internal: run one server until SIGTERM.
     serve: { type: "string" },
-    until: { type: "string" },
   },
 });
 
@@ -36,28 +35,22 @@ function helloApp(): express.Express {
 }
 
 /** Starts the Express app on node:http ("node") or behind gw ("gw"); resolves to its URL. */
-async function start(kind: string, onRequest: () => void): Promise<{ url: string; close: () => Promise<void> }> {
+async function start(kind: string): Promise<{ url: string; close: () => Promise<void> }> {
   const app = helloApp();
-  const counted: express.Express = ((req: Parameters<express.Express>[0], res: Parameters<express.Express>[1]) => {
-    res.once("finish", onRequest);
-    app(req, res);
-  }) as express.Express;
   if (kind === "node") {
-    const plain = createServer(counted).listen(0, "127.0.0.1");
+    const plain = createServer(app).listen(0, "127.0.0.1");
     await once(plain, "listening");
     return { url: `http://127.0.0.1:${(plain.address() as { port: number }).port}/`, close: async () => void plain.close() };
   }
-  const gw = await makeServer("127.0.0.1", 0, fromNodeListener(counted), { log: null });
+  const gw = await makeServer("127.0.0.1", 0, fromNodeListener(app), { log: null });
   void gw.serveForever();
   return { url: gw.url, close: () => gw.shutdown(1_000) };
 }
 
 if (args.serve !== undefined) {
-  const until = Number(args.until);
-  let served = 0;
-  const server = await start(args.serve, () => {
-    if (++served === until) setImmediate(() => process.exit(0));
-  });
+  const server = await start(args.serve);
+  // A normal exit, so that callgrind writes its counts.
+  process.on("SIGTERM", () => process.exit(0));
   console.log(`URL ${server.url}`);
 } else if (args.instructions) {
   await instructionCounts(Number(args.requests));
@@ -66,8 +59,8 @@ if (args.serve !== undefined) {
 }
 
 async function wallClock(seconds: number, rounds: number): Promise<void> {
-  const plain = await start("node", () => {});
-  const gw = await start("gw", () => {});
+  const plain = await start("node");
+  const gw = await start("gw");
   const gwRates: number[] = [];
   const plainRates: number[] = [];
   const ratios: number[] = [];
@@ -114,7 +107,7 @@ async function drive(url: string, count: number): Promise<void> {
 async function callgrindTotal(kind: string, count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "gw-callgrind-"));
   const out = join(dir, "callgrind.out");
-  const child = spawn("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, process.execPath, import.meta.filename, "--serve", kind, "--until", String(count)], {
+  const child = spawn("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, process.execPath, import.meta.filename, "--serve", kind], {
     stdio: ["ignore", "pipe", "ignore"],
   });
   for await (const line of createInterface({ input: child.stdout! })) {
@@ -124,6 +117,7 @@ async function callgrindTotal(kind: string, count: number): Promise<number> {
       break;
     }
   }
+  child.kill("SIGTERM");
   if (child.exitCode === null) await once(child, "exit");
   const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, "utf8"));
   rmSync(dir, { recursive: true, force: true });

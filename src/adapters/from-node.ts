@@ -22,9 +22,11 @@ export type NodeListener = RequestListener | Server;
 // The hooks below are own properties of each req and res, not a subclass: Express swaps the
 // prototypes of req and res for its own (which inherit Node's), and an own property survives that
 // where an overriding prototype would be cut out of the chain. They find their exchange through
-// the socket, which req keeps for good and res until Node's server would detach it after 'finish'.
+// the socket, which req keeps for good (res only until Node's server would detach it after
+// 'finish'; a late flushHeaders() still reaches _send then).
 function exchangeOf(message: IncomingMessage | ServerResponse): Exchange {
-  return (message.socket as unknown as ListenerSocket).exchange as Exchange;
+  const socket = message.socket ?? (message as ServerResponse).req.socket;
+  return (socket as unknown as ListenerSocket).exchange as Exchange;
 }
 
 // Node's own _read resumes the socket the parser feeds; here the body comes from gw.input.

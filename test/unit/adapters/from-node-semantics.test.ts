@@ -167,7 +167,11 @@ describe("fromNodeListener keeps Node's response semantics", () => {
   test("normal completion: 'finish' then 'close' once on res, 'end' and 'close' on req, socket detached", async () => {
     const events: string[] = [];
     const listener = (req: IncomingMessage, res: ServerResponse): void => {
-      res.on("finish", () => events.push(`finish writableFinished=${res.writableFinished} socket=${res.socket === null ? "null" : "set"}`));
+      res.on("finish", () => {
+        events.push(`finish writableFinished=${res.writableFinished} socket=${res.socket === null ? "null" : "set"}`);
+        // Harmless after the end in Node (the bytes are buffered and dropped); harmless here too.
+        res.flushHeaders();
+      });
       res.on("close", () => events.push("res close"));
       req.on("end", () => events.push("req end"));
       req.on("close", () => events.push("req close"));

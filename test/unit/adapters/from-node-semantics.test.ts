@@ -177,7 +177,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       req.on("close", () => events.push("req close"));
       res.end("done");
     };
-    await withListener(listener, async (url) => {
+    const errors = await withListener(listener, async (url) => {
       expect((await sendRequest(url, "/")).body.toString()).toBe("done");
       await waitUntil("both closes", () => events.includes("res close") && events.includes("req close"));
       await sleep(20);
@@ -186,6 +186,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
     expect(events.indexOf("finish writableFinished=true socket=null")).toBeGreaterThanOrEqual(0);
     expect(events.indexOf("finish writableFinished=true socket=null")).toBeLessThan(events.indexOf("res close"));
     expect(events.indexOf("req end")).toBeLessThan(events.indexOf("req close"));
+    expect(errors).toBe("");
   });
 
   test("a client that leaves: res 'close' exactly once, req aborted, pending write callbacks get an error", async () => {

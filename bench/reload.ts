@@ -12,7 +12,8 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { freePort } from "./common.ts";
 
-const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
+// GW_BIN=<another checkout>/bin/gw.js compares that build's reloads with this one's, under the same load.
+const GW_BIN = process.env.GW_BIN ?? join(import.meta.dirname, "..", "bin", "gw.js");
 
 function gwApp(body: string): string {
   return `export default (_environ: unknown, start: (s: string, h: [string, string][]) => void) => {

@@ -1,42 +1,141 @@
-// `node bench/from-node.ts [--seconds N] [--rounds N]`: an Express 5 app on plain node:http
-// against the same app behind gw (makeServer + fromNodeListener), alternating rounds, with wrk.
-// Prints req/s medians and the ratio (target >= 0.85). Server in-process on CPU 0 when taskset
-// exists is not arranged here: run it on a quiet machine; the ratio is what matters.
-import { createServer } from "node:http";
+// `node bench/from-node.ts [--seconds N] [--rounds N] [--instructions] [--requests N]`: an Express 5
+// app on plain node:http against the same app behind gw (makeServer + fromNodeListener).
+// Default: alternating wrk rounds (server in this process), req/s medians, spread and the ratio
+// (target >= 0.85). --instructions: each server alone in a process under valgrind's callgrind,
+// driven by a keep-alive client for N and 2N requests; the difference divided by N is the
+// per-request instruction count, deterministic where wall-clock rounds are not on a busy machine.
+import { spawn, spawnSync } from "node:child_process";
+import { createServer, request, Agent } from "node:http";
 import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import express from "express";
 import { fromNodeListener } from "../src/adapters/from-node.ts";
 import { makeServer } from "../src/server/http.ts";
 import { median, wrkRate } from "./common.ts";
 
-const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" }, rounds: { type: "string", default: "5" } } });
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "5" },
+    instructions: { type: "boolean", default: false },
+    requests: { type: "string", default: "2000" },
+    // Internal: run one server until SIGTERM.
+    serve: { type: "string" },
+  },
+});
 
-const app = express();
-app.get("/", (_req, res) => void res.type("text").send("Hello, world!"));
-
-const plain = createServer(app).listen(0, "127.0.0.1");
-await once(plain, "listening");
-const plainUrl = `http://127.0.0.1:${(plain.address() as { port: number }).port}/`;
-const gw = await makeServer("127.0.0.1", 0, fromNodeListener(app), { log: null });
-void gw.serveForever();
-
-const gwRates: number[] = [];
-const plainRates: number[] = [];
-const ratios: number[] = [];
-for (let round = 0; round < rounds; round++) {
-  const p = await wrkRate(plainUrl, { connections: 50, seconds });
-  const g = await wrkRate(gw.url, { connections: 50, seconds });
-  plainRates.push(p);
-  gwRates.push(g);
-  ratios.push(g / p);
+function helloApp(): express.Express {
+  const app = express();
+  app.get("/", (_req, res) => void res.type("text").send("Hello, world!"));
+  return app;
 }
-console.log(`fromNodeListener(express) vs express on node:http, wrk -c50, ${seconds}s x ${rounds}, node ${process.version}`);
-console.log(`| scenario | gw req/s | node:http req/s | ratio | target |`);
-console.log(`|---|---|---|---|---|`);
-console.log(`| Express hello | ${Math.round(median(gwRates))} | ${Math.round(median(plainRates))} | ${median(ratios).toFixed(2)} | >= 0.85 |`);
-plain.close();
-await gw.shutdown(1_000);
-process.exit(0);
+
+/** Starts the Express app on node:http ("node") or behind gw ("gw"); resolves to its URL. */
+async function start(kind: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const app = helloApp();
+  if (kind === "node") {
+    const plain = createServer(app).listen(0, "127.0.0.1");
+    await once(plain, "listening");
+    return { url: `http://127.0.0.1:${(plain.address() as { port: number }).port}/`, close: async () => void plain.close() };
+  }
+  const gw = await makeServer("127.0.0.1", 0, fromNodeListener(app), { log: null });
+  void gw.serveForever();
+  return { url: gw.url, close: () => gw.shutdown(1_000) };
+}
+
+if (args.serve !== undefined) {
+  const server = await start(args.serve);
+  // A normal exit, so that callgrind writes its counts.
+  process.on("SIGTERM", () => process.exit(0));
+  console.log(`URL ${server.url}`);
+} else if (args.instructions) {
+  await instructionCounts(Number(args.requests));
+} else {
+  await wallClock(Number(args.seconds), Number(args.rounds));
+}
+
+async function wallClock(seconds: number, rounds: number): Promise<void> {
+  const plain = await start("node");
+  const gw = await start("gw");
+  const gwRates: number[] = [];
+  const plainRates: number[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Alternating which goes first, so a drift in the machine's load does not favour one.
+    const first = round % 2 === 0;
+    const p = first ? await wrkRate(plain.url, { connections: 50, seconds }) : 0;
+    const g = await wrkRate(gw.url, { connections: 50, seconds });
+    const p2 = first ? p : await wrkRate(plain.url, { connections: 50, seconds });
+    plainRates.push(p2);
+    gwRates.push(g);
+    ratios.push(g / p2);
+  }
+  const spread = (values: number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+  console.log(`fromNodeListener(express) vs express on node:http, wrk -c50, ${seconds}s x ${rounds} interleaved, node ${process.version}`);
+  console.log(`| scenario | gw req/s | node:http req/s | ratio (median) | ratio spread | target |`);
+  console.log(`|---|---|---|---|---|---|`);
+  console.log(`| Express hello | ${Math.round(median(gwRates))} | ${Math.round(median(plainRates))} | ${median(ratios).toFixed(2)} | ${spread(ratios, 2)} | >= 0.85 |`);
+  await plain.close();
+  await gw.close();
+  process.exit(0);
+}
+
+/** Sends `count` GETs over 4 keep-alive connections, 4 in flight. */
+async function drive(url: string, count: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  let sent = 0;
+  const one = async (): Promise<void> => {
+    while (sent < count) {
+      sent++;
+      await new Promise<void>((resolve, reject) => {
+        request(url, { agent }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        }).on("error", reject).end();
+      });
+    }
+  };
+  await Promise.all([one(), one(), one(), one()]);
+  agent.destroy();
+}
+
+/** Instructions the server process ran to answer `count` requests (plus start-up), by callgrind. */
+async function callgrindTotal(kind: string, count: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "gw-callgrind-"));
+  const out = join(dir, "callgrind.out");
+  const child = spawn("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, process.execPath, import.meta.filename, "--serve", kind], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const match = /^URL (.*)$/.exec(line);
+    if (match) {
+      await drive(match[1]!, count);
+      break;
+    }
+  }
+  child.kill("SIGTERM");
+  if (child.exitCode === null) await once(child, "exit");
+  const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, "utf8"));
+  rmSync(dir, { recursive: true, force: true });
+  if (!totals) throw new Error("no totals in callgrind's output");
+  return Number(totals[1]);
+}
+
+async function instructionCounts(count: number): Promise<void> {
+  if (spawnSync("valgrind", ["--version"]).error !== undefined) throw new Error("--instructions needs valgrind");
+  const perRequest: Record<string, number> = {};
+  for (const kind of ["node", "gw"]) {
+    const small = await callgrindTotal(kind, count);
+    const large = await callgrindTotal(kind, 2 * count);
+    perRequest[kind] = (large - small) / count;
+  }
+  console.log(`Express hello, instructions per request (callgrind, ${count} vs ${2 * count} keep-alive requests), node ${process.version}`);
+  console.log(`| server | instructions/request | ratio (node:http / gw) | target |`);
+  console.log(`|---|---|---|---|`);
+  console.log(`| express on node:http | ${Math.round(perRequest.node!)} | | |`);
+  console.log(`| gw + fromNodeListener | ${Math.round(perRequest.gw!)} | ${(perRequest.node! / perRequest.gw!).toFixed(2)} | >= 0.85 |`);
+}

@@ -1,6 +1,7 @@
 // The dev-server half of `npm run bench`: reload latency (write the file → first response with
 // the new body), failed requests while reloading under load, and cold start, for `gw serve`
-// next to `node --watch` on an equivalent plain node:http server, in the same run.
+// next to `node --watch` on an equivalent plain node:http server, in the same run. Alone:
+// `node bench/reload.ts [--edits N] [--reloads N] [--cold N] [--only gw|express|node]` (runs dist/: build first).
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -8,9 +9,11 @@ import { request, Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
 import { freePort } from "./common.ts";
 
-const GW_BIN = join(import.meta.dirname, "..", "bin", "gw.js");
+// GW_BIN=<another checkout>/bin/gw.js compares that build's reloads with this one's, under the same load.
+const GW_BIN = process.env.GW_BIN ?? join(import.meta.dirname, "..", "bin", "gw.js");
 
 function gwApp(body: string): string {
   return `export default (_environ: unknown, start: (s: string, h: [string, string][]) => void) => {
@@ -142,7 +145,7 @@ async function coldStart(command: string[], env: NodeJS.ProcessEnv, pattern: Reg
 }
 
 /** Runs the dev-server bench and returns its table rows. */
-export async function benchReload(options: { edits: number; reloads: number; coldRuns: number }): Promise<string[][]> {
+export async function benchReload(options: { edits: number; reloads: number; coldRuns: number; only?: string | undefined }): Promise<string[][]> {
   const dir = mkdtempSync(join(tmpdir(), "gw-reload-bench-"));
   // The Express app imports gw's own devDependency.
   symlinkSync(join(import.meta.dirname, "..", "node_modules"), join(dir, "node_modules"));
@@ -187,7 +190,9 @@ export async function benchReload(options: { edits: number; reloads: number; col
       },
     ];
     const rows: string[][] = [];
+    const names: Record<string, string> = { gw: "gw serve", express: "gw serve (Express app)", node: "node --watch" };
     for (const side of sides) {
+      if (options.only !== undefined && names[options.only] !== side.name) continue;
       side.write(0);
       const { child, port } = await side.start();
       try {
@@ -199,6 +204,7 @@ export async function benchReload(options: { edits: number; reloads: number; col
         await stop(child);
       }
     }
+    if (options.coldRuns === 0) return rows;
     const port = await freePort();
     const [gwReady, gwServed] = await coldStart([process.execPath, GW_BIN, "serve", "app.ts", "--port", String(port)], { ...process.env, NO_COLOR: "1" }, /^Serving HTTP on/, dir, options.coldRuns, port);
     const [nodeReady, nodeServed] = await coldStart([process.execPath, "server.mjs"], { ...process.env, PORT: String(port) }, /^listening on/, dir, options.coldRuns, port);
@@ -209,4 +215,13 @@ export async function benchReload(options: { edits: number; reloads: number; col
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { edits: { type: "string", default: "20" }, reloads: { type: "string", default: "10" }, cold: { type: "string", default: "0" }, only: { type: "string" } } });
+  const rows = await benchReload({ edits: Number(values.edits), reloads: Number(values.reloads), coldRuns: Number(values.cold), only: values.only });
+  console.log(`reload latency over ${values.edits} edits, failed requests over ${values.reloads} reloads under load (8 clients), node ${process.version}`);
+  console.log("| server | p50 ms | p90 ms | failed | ok |");
+  console.log("|---|---|---|---|---|");
+  for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 }

@@ -1,150 +1,395 @@
 // A Node `(req, res)` listener as a gw app: fromNodeListener runs Express, Koa's callback(), Fastify
 // or a plain createServer handler under any gw gateway, with Node's own IncomingMessage and ServerResponse.
+//
+// No HTTP text is made or parsed here. The request is built from the environ as Node's parser would
+// fill it (node-parts.ts); the response is a real ServerResponse whose three output hooks are
+// replaced: _storeHeader (where Node would render the head) records the status and header pairs,
+// _send (where head and body bytes would go to the socket) queues the body for gw, and _finish
+// marks the end. 1xx interim responses, written straight to the socket, go nowhere. Everything
+// else (setHeader, writeHead, write/end with their callbacks, 'finish', 'close', drains,
+// req.pipe) is Node's own code.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
-import { isHopByHop } from "../core/http-syntax.ts";
-import type { App, Body, Chunk, Environ, HeaderPair } from "../core/types.ts";
+import { isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
+import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
+import { baseFinish, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
 
-// node:http and node:stream by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+// node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
-const { duplexPair } = process.getBuiltinModule("node:stream");
-
-// The server end of each pair, by its client end.
-const peers = new WeakMap<Duplex, Duplex>();
 
 /** A Node request listener, or a server whose "request" listeners are the app. */
 export type NodeListener = RequestListener | Server;
 
-const headerNames = new Map<string, string>();
-function headerName(key: string): string {
-  let name = headerNames.get(key);
-  if (name === undefined) {
-    name = key.slice(5).toLowerCase().replaceAll("_", "-");
-    // Capped: clients choose header names.
-    if (headerNames.size < 1024) headerNames.set(key, name);
-  }
-  return name;
+// The hooks below are own properties of each req and res, not a subclass: Express swaps the
+// prototypes of req and res for its own (which inherit Node's), and an own property survives that
+// where an overriding prototype would be cut out of the chain. They find their exchange through
+// the socket, which req keeps for good (res only until Node's server would detach it after
+// 'finish'; a late flushHeaders() still reaches _send then).
+function exchangeOf(message: IncomingMessage | ServerResponse): Exchange {
+  const socket = message.socket ?? (message as ServerResponse).req.socket;
+  return (socket as unknown as ListenerSocket).exchange as Exchange;
 }
 
-/** The request head the listener's server parses: the raw target, and the headers from the environ. */
-function requestHeaders(environ: Environ): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const key in environ) {
-    if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
-    const value = environ[key];
-    // The pair carries one request, framed by gw: the client's own framing headers do not apply.
-    if (typeof value === "string" && key !== "HTTP_CONNECTION" && key !== "HTTP_TRANSFER_ENCODING" && key !== "HTTP_KEEP_ALIVE") {
-      headers[headerName(key)] = value;
+// Node's own _read resumes the socket the parser feeds; here the body comes from gw.input.
+function readBody(this: IncomingMessage): void {
+  const self = this as unknown as NodeInternals;
+  if (!self._consuming) {
+    self._readableState.readingMore = false;
+    self._consuming = true;
+  }
+  exchangeOf(this).pull();
+}
+
+let lastCode = 0;
+let lastReason = "";
+let lastStatus = "";
+let lastHeader = "";
+
+// Where Node renders the head as text: the status and header pairs are kept for startResponse.
+function storeHeader(this: ServerResponse, _firstLine: string, headers: unknown): void {
+  const pairs: HeaderPair[] = [];
+  if (headers === (this as unknown as Record<symbol, unknown>)[kOutHeaders]) {
+    // Collected by setHeader(), which validated each name and value already.
+    const stored = headers as Record<string, [string, unknown]>;
+    for (const key in stored) addHeader(pairs, stored[key]![0], stored[key]![1], false);
+  } else if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const pair of headers as [string, unknown][]) addHeader(pairs, pair[0], pair[1], true);
+    } else {
+      if (headers.length % 2 !== 0) throw Object.assign(new TypeError("The argument 'headers' is invalid"), { code: "ERR_INVALID_ARG_VALUE" });
+      for (let i = 0; i < headers.length; i += 2) addHeader(pairs, headers[i] as string, headers[i + 1], true);
     }
+  } else if (headers !== null && typeof headers === "object") {
+    const given = headers as Record<string, unknown>;
+    for (const key in given) if (Object.hasOwn(given, key)) addHeader(pairs, key, given[key], true);
   }
-  if (environ.CONTENT_TYPE) headers["content-type"] = environ.CONTENT_TYPE;
-  if (environ.CONTENT_LENGTH) headers["content-length"] = environ.CONTENT_LENGTH;
-  return headers;
+  const code = this.statusCode;
+  const reason = this.statusMessage || http.STATUS_CODES[code] || "Unknown";
+  // Most responses of an app share one status: the strings of the last one are reused.
+  if (code !== lastCode || reason !== lastReason) {
+    lastCode = code;
+    lastReason = reason;
+    lastStatus = `${code} ${reason}`;
+    lastHeader = `HTTP/1.1 ${lastStatus}\r\n\r\n`;
+  }
+  exchangeOf(this).head(lastStatus, pairs);
+  const self = this as unknown as NodeInternals;
+  // Truthy, as after Node's own _storeHeader: headersSent and every "headers already sent" check read it.
+  self._header = lastHeader;
+  self._headerSent = false;
+  // gw frames the body for its client: whatever Node would have chunked goes through as it is.
+  this.chunkedEncoding = false;
 }
 
-function targetOf(environ: Environ): string {
-  const uri = environ.REQUEST_URI;
-  if (typeof uri === "string" && uri.charCodeAt(0) === 0x2f && environ.SCRIPT_NAME === "") return uri;
-  const path = encodeURI(environ.SCRIPT_NAME + environ.PATH_INFO) || "/";
-  return environ.QUERY_STRING ? `${path}?${environ.QUERY_STRING}` : path;
+// Where Node sends the head and body bytes to the socket: the body is queued for gw.
+function send(this: ServerResponse, data: string | Uint8Array, encoding: BufferEncoding | null | undefined, callback?: Callback): boolean {
+  (this as unknown as NodeInternals)._headerSent = true;
+  return exchangeOf(this).write(data, encoding, callback);
 }
 
-/** Gives the server's end of the pair the addresses a socket has, so req.ip and req.socket work. */
-function dressSocket(socket: Duplex, environ: Environ): void {
-  const fields: Record<string, unknown> = {
-    remoteAddress: environ.REMOTE_ADDR,
-    remotePort: environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT),
-    localAddress: environ.SERVER_NAME,
-    localPort: Number(environ.SERVER_PORT),
-    remoteFamily: typeof environ.REMOTE_ADDR === "string" && environ.REMOTE_ADDR.includes(":") ? "IPv6" : "IPv4",
-    // Express's req.protocol and Koa's ctx.secure read this.
-    encrypted: environ["gw.url_scheme"] === "https" ? true : undefined,
-  };
-  for (const name in fields) Object.defineProperty(socket, name, { value: fields[name], configurable: true, writable: true });
+// end() calls this once everything is handed over: the response is complete.
+function finish(this: ServerResponse): void {
+  baseFinish.call(this);
+  exchangeOf(this).end();
 }
 
-/** The socket methods node's client and server call on a connection; an in-memory pair needs none. */
-function socketLike(stream: Duplex): Duplex {
-  const self = (): Duplex => stream;
-  return Object.assign(stream, { setNoDelay: self, setKeepAlive: self, setTimeout: self, ref: self, unref: self });
+/** One queued write: a chunk (maybe empty) and the callback Node gave with it. */
+interface Write {
+  chunk: Chunk;
+  callback: Callback;
+}
+
+/** Adds one header as gw pairs: values in an array are one line each, as Node writes them. */
+function addHeader(pairs: HeaderPair[], name: string, value: unknown, shouldValidate: boolean): void {
+  if (shouldValidate) http.validateHeaderName(name);
+  if (Array.isArray(value)) {
+    // Node joins a repeated Cookie with "; " and writes every other repeated header line by line.
+    if (value.length >= 2 && name.length === 6 && name.toLowerCase() === "cookie") {
+      addHeader(pairs, name, value.join("; "), shouldValidate);
+      return;
+    }
+    for (const item of value) addHeader(pairs, name, item, shouldValidate);
+    return;
+  }
+  if (shouldValidate) http.validateHeaderValue(name, value as string);
+  // Framing is gw's: it sets Content-Length or chunking for the client it talks to.
+  if (name.length >= 2 && name.length <= 19 && isHopByHop(name)) return;
+  pairs.push([name, String(value)]);
+}
+
+function abortedError(): Error {
+  return Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+}
+
+function runCallbacks(writes: Write[], error: Error | undefined): void {
+  for (const write of writes) if (typeof write.callback === "function") write.callback(error ?? null);
+}
+
+function emitClose(res: ServerResponse): void {
+  const self = res as unknown as NodeInternals;
+  if (self._closed) return;
+  res.destroyed = true;
+  self._closed = true;
+  res.emit("close");
 }
 
 /**
- * Runs a Node `(req, res)` listener (or an http.Server's request listeners) as a gw app. Each
- * request is written to a private server over an in-memory socket pair, so the listener gets
- * Node's real IncomingMessage and ServerResponse (setHeader, writeHead, write/end callbacks,
- * piping, backpressure, 'close' on abort); its response is read back with Node's HTTP parser.
+ * One request between gw and the listener: the response's queue of writes, the body gw iterates,
+ * and the bookkeeping Node's server does around a response ('finish' detaches the socket,
+ * unread request bytes are drained, 'close' follows).
  */
-export function fromNodeListener(listener: NodeListener): App {
-  const server: Server = listener instanceof http.Server ? listener : http.createServer(listener);
-  // gw's front adds Date (and Server); the listener's server must not add a second one.
-  server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => (res.sendDate = false));
-  // Keep-alive pairs, reused across requests: a fresh pair costs two HTTP parsers and a connection.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
-  agent.createConnection = (): Duplex => {
-    const [clientSide, serverSide] = duplexPair();
-    peers.set(clientSide, socketLike(serverSide));
-    server.emit("connection", serverSide);
-    return socketLike(clientSide);
-  };
-  return function nodeListenerApp(environ, startResponse): Promise<Body> {
-    const request = http.request({
-      method: environ.REQUEST_METHOD,
-      path: targetOf(environ),
-      headers: requestHeaders(environ),
-      agent,
-      setHost: false,
-    });
-    let clientSide: Duplex | undefined;
-    request.once("socket", (socket: Duplex) => {
-      clientSide = socket;
-      // The pair may have carried another client's request: it takes this client's addresses.
-      dressSocket(peers.get(socket)!, environ);
-    });
-    const hasBody = (environ.CONTENT_LENGTH !== undefined && environ.CONTENT_LENGTH !== "" && environ.CONTENT_LENGTH !== "0") ||
-      environ.HTTP_TRANSFER_ENCODING !== undefined;
-    if (hasBody) void pipeInput(environ, request);
-    else request.end();
-    return new Promise((resolve, reject) => {
-      request.once("error", reject);
-      request.once("response", (response: IncomingMessage) => {
-        request.off("error", reject);
-        const headers: HeaderPair[] = [];
-        const raw = response.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) {
-          const name = raw[i]!;
-          // Framing is gw's: it sets Content-Length or chunking for the client it talks to.
-          if (!isHopByHop(name)) headers.push([name, raw[i + 1]!]);
-        }
-        startResponse(`${response.statusCode} ${response.statusMessage || http.STATUS_CODES[response.statusCode!] || "Unknown"}`, headers);
-        resolve(responseBody(response, clientSide!));
-      });
-    });
-  };
-}
+class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly socket: ListenerSocket;
+  readonly startResponse: StartResponse;
+  status = "";
+  headers: HeaderPair[] = [];
+  writes: Write[] = [];
+  /** The writes gw has taken; their callbacks run once gw asks for more (it sent them). */
+  taken: Write[] = [];
+  /** gw.input while the listener has not read all of it. */
+  input: AsyncIterator<Uint8Array> | undefined = undefined;
+  isPulling = false;
+  isEnded = false;
+  isStarted = false;
+  isDone = false;
+  error: Error | undefined = undefined;
+  wake: (() => void) | undefined = undefined;
 
-/** Streams gw.input into the listener's request, waiting for drains. */
-async function pipeInput(environ: Environ, request: ReturnType<typeof http.request>): Promise<void> {
-  try {
-    for await (const chunk of environ["gw.input"]) {
-      if (!request.write(chunk)) await new Promise<void>((resolve) => request.once("drain", resolve));
+  constructor(req: IncomingMessage, res: ServerResponse, socket: ListenerSocket, startResponse: StartResponse) {
+    this.req = req;
+    this.res = res;
+    this.socket = socket;
+    this.startResponse = startResponse;
+  }
+
+  /** Moves one chunk of gw.input into the request, and more while the listener keeps up. */
+  pull(): void {
+    const input = this.input;
+    if (this.isPulling || input === undefined) return;
+    this.isPulling = true;
+    const req = this.req;
+    input.next().then(
+      (step) => {
+        this.isPulling = false;
+        if (step.done === true) {
+          this.input = undefined;
+          req.complete = true;
+          req.push(null);
+        } else if (req.push(step.value)) {
+          this.pull();
+        }
+      },
+      (error: unknown) => {
+        this.isPulling = false;
+        this.input = undefined;
+        req.destroy(error as Error);
+      },
+    );
+  }
+
+  head(status: string, headers: HeaderPair[]): void {
+    this.status = status;
+    this.headers = headers;
+  }
+
+  write(data: string | Uint8Array, encoding: BufferEncoding | null | undefined, callback: Callback): boolean {
+    let chunk: Chunk = data;
+    if (typeof data === "string" && data.length > 0 && encoding && encoding !== "utf8" && encoding !== "utf-8") chunk = Buffer.from(data, encoding);
+    if (this.isDone) {
+      // The client left: Node's socket would refuse the write too.
+      if (typeof callback === "function") process.nextTick(callback, abortedError());
+      return false;
     }
-    request.end();
-  } catch (error) {
-    request.destroy(error as Error);
+    this.writes.push({ chunk, callback });
+    const res = this.res as unknown as NodeInternals;
+    // Node counts what a response holds back in outputSize, and end() waits on it before
+    // 'finish' (as on a socket's buffer): the queue gw has not taken yet counts there.
+    res.outputSize += chunk.length;
+    this.#wake();
+    return res.outputSize < this.res.writableHighWaterMark;
+  }
+
+  end(): void {
+    this.isEnded = true;
+    this.#wake();
+  }
+
+  /** The listener (or Node for it) destroyed the socket: the response is cut. */
+  onSocketClose(): void {
+    if (this.isDone) return;
+    if (!this.isEnded) this.error = new Error("the Node listener destroyed its response before ending it");
+    this.#wake();
+  }
+
+  /** The listener's promise rejected before the response was over. */
+  fail(error: unknown): void {
+    if (this.isDone || this.isEnded) return;
+    this.error = error instanceof Error ? error : new Error(String(error));
+    this.#wake();
+  }
+
+  #wake(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Calls startResponse; a body known in full gets its Content-Length, as gw sets for an array. */
+  #start(): void {
+    this.isStarted = true;
+    const headers = this.headers;
+    if (this.isEnded && this.req.method !== "HEAD" && mayHaveBody(this.res.statusCode) && !headers.some(isContentLength)) {
+      let total = 0;
+      for (const write of this.writes) total += Buffer.byteLength(write.chunk);
+      headers.push(["Content-Length", String(total)]);
+    }
+    this.startResponse(this.status, headers);
+  }
+
+  /** The whole response, already written: the chunks as an array body, with close() to finish it. */
+  arrayBody(): Body {
+    this.isStarted = true;
+    this.startResponse(this.status, this.headers);
+    const writes = this.writes;
+    const chunks: Chunk[] & { close?: () => void } = [];
+    for (const write of writes) if (write.chunk.length > 0) chunks.push(write.chunk);
+    this.writes = [];
+    this.taken = writes;
+    (this.res as unknown as NodeInternals).outputSize = 0;
+    chunks.close = () => this.close(true);
+    return chunks;
+  }
+
+  /** The body gw iterates while the listener is still writing. */
+  streamBody(): Body {
+    const next = (): Promise<IteratorResult<Chunk>> => {
+      this.#release();
+      return new Promise((resolve, reject) => {
+        const step = (): void => {
+          for (;;) {
+            if (this.error !== undefined) return reject(this.error);
+            if (!this.isStarted && this.status !== "" && (this.isEnded || this.writes.length > 0)) this.#start();
+            const write = this.writes.shift();
+            if (write === undefined) break;
+            this.taken.push(write);
+            (this.res as unknown as NodeInternals).outputSize -= write.chunk.length;
+            if (write.chunk.length > 0) return resolve({ done: false, value: write.chunk });
+          }
+          if (this.isEnded || this.isDone) return resolve({ done: true, value: undefined });
+          this.wake = step;
+        };
+        step();
+      });
+    };
+    return { [Symbol.asyncIterator]: () => ({ next }), close: () => this.close() };
+  }
+
+  /** gw sent what it took: run those writes' callbacks (the last one emits 'finish'), and drain. */
+  #release(): void {
+    const res = this.res;
+    if (this.taken.length > 0) {
+      const taken = this.taken;
+      this.taken = [];
+      process.nextTick(runCallbacks, taken, undefined);
+    }
+    if (res.writableNeedDrain && (res as unknown as NodeInternals).outputSize < res.writableHighWaterMark) {
+      // Node's _flush emits 'drain' when nothing is left to flush.
+      (res as unknown as NodeInternals)._flush();
+    }
+  }
+
+  /**
+   * gw is done with the body: sent in full, failed, or the client left. An array body was handed
+   * to the transport in one go, so its callbacks (and 'finish') run now, saving a tick.
+   */
+  close(isArray: boolean = false): void {
+    if (this.isDone) return;
+    const isComplete = this.isEnded && this.writes.length === 0 && this.error === undefined;
+    this.isDone = true;
+    const { req, res, socket } = this;
+    if (isComplete) {
+      // The write callbacks, as a socket runs them once its bytes are out; the last emits 'finish'.
+      const taken = this.taken;
+      this.taken = [];
+      if (isArray) runCallbacks(taken, undefined);
+      else process.nextTick(runCallbacks, taken, undefined);
+      return;
+    }
+    // Cut short: the listener sees what a dropped connection shows it.
+    const pending = [...this.taken, ...this.writes];
+    this.taken = [];
+    this.writes = [];
+    (res as unknown as NodeInternals).outputSize = 0;
+    socket._hadError = true;
+    process.nextTick(runCallbacks, pending, abortedError());
+    if (!req.complete) req.destroy(abortedError());
+    else if (!req.destroyed) req.destroy();
+    socket.destroy();
   }
 }
 
-/** The parsed response body as a gw body; close() tears the pair down, so an abort reaches the listener. */
-function responseBody(response: IncomingMessage, clientSide: Duplex): Body {
-  return {
-    [Symbol.asyncIterator]: (): AsyncIterator<Chunk> => response[Symbol.asyncIterator]() as AsyncIterator<Chunk>,
-    close(): void {
-      if (response.complete) return;
-      // Stopped early (the client left): the pair cannot be reused. Its two ends do not destroy
-      // each other, and the server's end is the listener's socket, which must see the close.
-      clientSide.destroy();
-      peers.get(clientSide)?.destroy();
-    },
+/**
+ * What Node's server does on a response's 'finish' (its listener comes before the app's): drains
+ * an unread request body, detaches the socket, and emits 'close' on the next tick.
+ */
+function onResponseFinish(this: ServerResponse): void {
+  const internals = this.req as unknown as NodeInternals & { _dump(): void };
+  if (!internals._consuming && !internals._readableState.resumeScheduled) internals._dump();
+  if (this.socket !== null) this.detachSocket(this.socket);
+  process.nextTick(emitClose, this);
+}
+
+function isContentLength(pair: HeaderPair): boolean {
+  return pair[0].length === 14 && pair[0].toLowerCase() === "content-length";
+}
+
+/**
+ * Runs a Node `(req, res)` listener (or an http.Server's request listeners) as a gw app, with
+ * Node's real IncomingMessage and ServerResponse: setHeader, writeHead (objects and raw arrays),
+ * write/end callbacks, 'finish' and 'close', req.pipe and backpressure both ways. No HTTP text is
+ * made or parsed: the head and the body chunks go to gw as they are. A response the listener ends
+ * before returning is an array body (gw sets Content-Length); any other streams. gw's client leaving
+ * destroys the listener's socket, so req and res see 'close' once, as on a dropped connection.
+ */
+export function fromNodeListener(listener: NodeListener): App {
+  const server = listener instanceof http.Server ? listener : null;
+  const call = listener as RequestListener;
+  return function nodeListenerApp(environ, startResponse): Body {
+    const socket = listenerSocket(environ, server);
+    const req = makeRequest(environ, socket);
+    const res = new http.ServerResponse(req);
+    const exchange = new Exchange(req, res, socket, startResponse);
+    req._read = readBody;
+    const hooks = res as unknown as Record<string, unknown>;
+    hooks._storeHeader = storeHeader;
+    hooks._send = send;
+    hooks._finish = finish;
+    // gw's front adds Date (and Server); the listener must not add a second one.
+    res.sendDate = false;
+    socket.exchange = exchange;
+    res.assignSocket(socket as unknown as Parameters<ServerResponse["assignSocket"]>[0]);
+    res.on("finish", onResponseFinish);
+    const length = environ.CONTENT_LENGTH;
+    const hasBody = (length !== undefined && length !== "" && length !== "0") || environ.HTTP_TRANSFER_ENCODING !== undefined;
+    if (hasBody) exchange.input = environ["gw.input"][Symbol.asyncIterator]();
+    let result: unknown;
+    try {
+      result = server === null ? call(req, res) : server.emit("request", req, res);
+    } catch (error) {
+      // Node would crash on this; gw answers 500 (or cuts a started response) and logs it.
+      exchange.close();
+      throw error;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as { then?: unknown }).then === "function") {
+      (result as Promise<unknown>).then(undefined, (error: unknown) => exchange.fail(error));
+    }
+    if (!hasBody) {
+      // As Node's parser does for a request without a body, right after the 'request' event.
+      req.complete = true;
+      req.push(null);
+    }
+    if (exchange.isEnded && exchange.error === undefined) return exchange.arrayBody();
+    return exchange.streamBody();
   };
 }

@@ -255,7 +255,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       import("../server/http.ts"),
       options.app === undefined
         ? import("../app/demo.ts").then((demo) => demo.demoApp)
-        : import("../dev/load.ts").then((load) => load.loadApp(options.app!, io.cwd, options.kind)).then((loaded) => appFunction(loaded.app)),
+        : import("../dev/load.ts").then((load) => load.loadAppInProcess(options.app!, io.cwd, options.kind, (line) => io.stderr.write(pc.dim(line) + "\n"))).then((loaded) => appFunction(loaded.app)),
     ]);
     const server = await makeServer(options.host, options.port, withLayers(app), logOptions);
     io.stdout.write(server.readyLine + "\n");

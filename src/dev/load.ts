@@ -31,26 +31,51 @@ const http = process.getBuiltinModule("node:http");
 const net = process.getBuiltinModule("node:net");
 /** Servers the user's code asked to listen() while listens are captured. */
 const listened: InstanceType<typeof http.Server>[] = [];
-let isCapturing = false;
+const originalListen = net.Server.prototype.listen;
+let captures = 0;
 
 /**
  * Makes every http.Server that the user's code tells to listen() a server gw serves on its own
  * socket: the module's app.listen(3000) binds nothing, and its callback and 'listening' still
- * come. Only for the dev server's worker thread, where gw's own socket lives in the main thread.
+ * come. Returns the function that ends the capture (when no other capture is on), for a process
+ * where gw binds its own http.Server next; the dev server's worker thread never ends it.
  */
-export function captureListens(onCapture: (count: number) => void): void {
-  if (isCapturing) return;
-  isCapturing = true;
-  const listen = net.Server.prototype.listen;
+export function captureListens(onCapture: (count: number) => void): () => void {
+  let isReleased = false;
+  captures++;
   net.Server.prototype.listen = function (this: InstanceType<typeof net.Server>, ...args: unknown[]) {
-    if (!(this instanceof http.Server)) return (listen as (...rest: unknown[]) => unknown).apply(this, args) as ReturnType<typeof listen>;
+    if (!(this instanceof http.Server)) return (originalListen as (...rest: unknown[]) => unknown).apply(this, args) as ReturnType<typeof originalListen>;
     listened.push(this);
     onCapture(listened.length);
     const callback = args.findLast((arg) => typeof arg === "function") as (() => void) | undefined;
     if (callback !== undefined) this.once("listening", callback);
     process.nextTick(() => this.emit("listening"));
     return this;
-  } as typeof listen;
+  } as typeof originalListen;
+  return () => {
+    if (isReleased) return;
+    isReleased = true;
+    if (--captures === 0) net.Server.prototype.listen = originalListen;
+  };
+}
+
+/**
+ * loadApp for gw's own process (`gw serve --no-reload`): a module that starts its server with
+ * listen() at import is served on gw's socket, as the dev server's worker does, and `say` gets
+ * one line about it. The capture ends before this returns, so gw's own server binds.
+ */
+export async function loadAppInProcess(spec: string, cwd: string, kind: AppKind, say: (line: string) => void): Promise<LoadedApp> {
+  let hasSaid = false;
+  const release = captureListens(() => {
+    if (hasSaid) return;
+    hasSaid = true;
+    say("gw: the app calls listen(); gw serves that server on its own address instead");
+  });
+  try {
+    return await loadApp(spec, cwd, kind);
+  } finally {
+    release();
+  }
 }
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
@@ -58,6 +83,7 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 const ESM_SYNTAX = /^\s*(?:import\s*[\w{*"'.(]|export\s+(?:default|const|let|var|function|async|class|enum|namespace|type|interface|abstract|declare|\{|\*))/m;
 
 const userFiles = new Set<string>();
+let hasStripped = false;
 const packageUrls = new Set<string>();
 const packageTypes = new Map<string, string | undefined>();
 
@@ -134,6 +160,7 @@ export function installLoaderHooks(): void {
         // refuses it under "type": "commonjs".
         format = packageType(dirname(path)) === "module" || ESM_SYNTAX.test(code) ? "module" : "commonjs";
       }
+      hasStripped = true;
       const source = stripTypeScriptTypes(code, { mode: "transform", sourceMap: true, sourceUrl: url });
       return { format, source, shortCircuit: true };
     },
@@ -143,6 +170,11 @@ export function installLoaderHooks(): void {
 /** The packages (in node_modules) the user's files import, as resolved URLs. */
 export function importedPackages(): string[] {
   return [...packageUrls];
+}
+
+/** Whether this process has transformed any TypeScript of the user's. */
+export function hasLoadedTypeScript(): boolean {
+  return hasStripped;
 }
 
 /** Every user file (outside node_modules) this process has loaded so far. */
@@ -262,7 +294,7 @@ async function fromNode(listener: NodeListener): Promise<AnyApp> {
  * frameworks listen a few ticks after import (Fastify runs its plugins first), so this waits a little.
  */
 async function startedServer(): Promise<NodeListener | undefined> {
-  if (!isCapturing) return undefined;
+  if (captures === 0) return undefined;
   for (let waited = 0; listened.length === 0 && waited < 1_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
   return listened.at(-1);
 }

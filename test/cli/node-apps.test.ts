@@ -95,3 +95,37 @@ describe.concurrent("Node listener apps under gw serve", () => {
     }, 60_000);
   }
 });
+
+describe.concurrent("listen() at import under --no-reload", () => {
+  const LISTENERS: Record<string, string> = {
+    "plain-listen.mjs": `import { createServer } from "node:http";
+const server = createServer((req, res) => { res.setHeader("Content-Type", "text/plain"); res.end("plain " + req.url); });
+server.listen(3000, () => console.log("listen callback, bound to " + JSON.stringify(server.address())));
+server.listen(3001);
+`,
+    "express-listen.mjs": `import express from "express";
+const app = express();
+app.get("/:name", (req, res) => res.type("text").send("express " + req.params.name));
+const server = app.listen(3000, () => console.log("listen callback, bound to " + JSON.stringify(server.address())));
+`,
+  };
+  for (const [name, source] of Object.entries(LISTENERS)) {
+    const label = name.replace(/-listen\.mjs$/, "");
+    test(`${label}: served on gw's socket in gw's own process, said once, port 3000 never bound`, async () => {
+      const app = tempApp({ [name]: source });
+      symlinkSync(join(ROOT, "node_modules"), app.path("node_modules"));
+      const gw = await startGw(["serve", name, "--port", "0", "--no-reload"], { cwd: app.dir });
+      try {
+        const response = await gw.request("/there");
+        expect([response.status, response.body.toString()]).toEqual([200, `${label} /there`.replace("express /", "express ")]);
+        // The callback and 'listening' still come, but nothing was bound.
+        expect(gw.stdout()).toContain("listen callback, bound to null");
+        expect(gw.stderr().match(/gw: the app calls listen\(\); gw serves that server on its own address instead/g)).toHaveLength(1);
+        expect(gw.stderr()).not.toMatch(/watching|reloaded/);
+      } finally {
+        await gw.stop();
+        app.remove();
+      }
+    }, 30_000);
+  }
+});

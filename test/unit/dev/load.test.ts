@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { UserError } from "../../../src/core/errors.ts";
-import { loadApp } from "../../../src/dev/load.ts";
+import { loadApp, loadAppInProcess } from "../../../src/dev/load.ts";
 import { call } from "../../helpers/call.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gw-load-"));
@@ -101,5 +101,24 @@ export default createServer((req, res) => res.end("server"));`));
     const fetchPath = module(`export default (request, extra) => new Response("fetch " + request.method, { headers: { "Content-Type": "text/plain" } });`);
     expect((await loadApp(fetchPath)).isFetchHandler).toBe(false);
     expect((await call((await loadApp(fetchPath, undefined, "fetch")).app, "/")).body).toBe("fetch GET");
+  });
+
+  test("loadAppInProcess serves a module's listen() at import, says so once, then lets the process bind again", async () => {
+    const said: string[] = [];
+    const path = module(`import { createServer } from "node:http";
+const server = createServer((req, res) => res.end("started " + req.url));
+server.listen(3999);
+server.listen(3998, () => { globalThis.boundTo = server.address(); });`);
+    const loaded = await loadAppInProcess(path, dir, "auto", (line) => said.push(line));
+    expect([loaded.exportName, loaded.isNodeListener]).toEqual(["listen()", true]);
+    expect((await call(loaded.app, "/x", { shouldValidate: false })).body).toBe("started /x");
+    expect(said).toEqual(["gw: the app calls listen(); gw serves that server on its own address instead"]);
+    expect((globalThis as { boundTo?: unknown }).boundTo).toBeNull();
+    // The capture is over: gw's own server (any http.Server) binds for real now.
+    const { createServer } = await import("node:http");
+    const server = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    expect(server.address()).not.toBeNull();
+    server.close();
   });
 });

@@ -1,0 +1,177 @@
+// The Node pieces fromNodeListener (from-node.ts) builds on: the socket a listener sees, the
+// request as Node's parser would fill it from the environ, and the few http internals it hooks.
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex as DuplexType } from "node:stream";
+import type { Environ } from "../core/types.ts";
+
+// node:http and node:stream by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
+const http = process.getBuiltinModule("node:http");
+const { Duplex } = process.getBuiltinModule("node:stream");
+
+/** What a listener's socket tells when it is destroyed (from-node's exchange). */
+export interface SocketOwner {
+  onSocketClose(): void;
+}
+
+/** A write or end callback as Node passes it. */
+export type Callback = ((error?: Error | null) => void) | null | undefined;
+
+/** The parts of Node's http internals this adapter works with (stable since Node 0.x). */
+export interface NodeInternals {
+  _header: string | null;
+  _headerSent: boolean;
+  _closed: boolean;
+  _consuming: boolean;
+  _readableState: { readingMore: boolean; resumeScheduled: boolean };
+  outputSize: number;
+  _flush(): void;
+  _finish(): void;
+}
+/** ServerResponse's own _finish, which the hook calls before marking the end. */
+export const baseFinish: () => void = (http.ServerResponse.prototype as unknown as NodeInternals)._finish;
+
+// Node's own symbol for the headers setHeader() collects: _storeHeader gets that very object when
+// the headers came from setHeader(), and a plain object or array when only writeHead() gave them.
+/** Node's own symbol for the headers setHeader() collects. */
+export const kOutHeaders: symbol = (() => {
+  const probe = new http.ServerResponse(new http.IncomingMessage(null as never));
+  probe.setHeader("x-probe", "1");
+  const found = Object.getOwnPropertySymbols(probe).find((symbol) => {
+    const value = (probe as unknown as Record<symbol, unknown>)[symbol];
+    return typeof value === "object" && value !== null && "x-probe" in value;
+  });
+  if (found === undefined) throw new Error("this Node's ServerResponse keeps its headers where gw cannot find them");
+  return found;
+})();
+
+const headerNames = new Map<string, string>();
+function headerName(key: string): string {
+  let name = headerNames.get(key);
+  if (name === undefined) {
+    name = key.slice(5).toLowerCase().replaceAll("_", "-");
+    // Capped: clients choose header names.
+    if (headerNames.size < 1024) headerNames.set(key, name);
+  }
+  return name;
+}
+
+function targetOf(environ: Environ): string {
+  const uri = environ.REQUEST_URI;
+  if (typeof uri === "string" && uri.charCodeAt(0) === 0x2f && environ.SCRIPT_NAME === "") return uri;
+  const path = encodeURI(environ.SCRIPT_NAME + environ.PATH_INFO) || "/";
+  return environ.QUERY_STRING ? `${path}?${environ.QUERY_STRING}` : path;
+}
+
+/**
+ * The listener's socket: addresses from the environ (so req.ip, req.socket.remoteAddress and
+ * req.secure work) and the socket methods frameworks call. Nothing is sent through it; what
+ * code writes to it directly (a hand-made 100 Continue, say) is dropped, since gw frames the
+ * response. Destroying it is how the listener cuts the response, and how gw tells it the client left.
+ */
+class SocketForListener extends Duplex {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string;
+  localAddress: string;
+  localPort: number;
+  encrypted: true | undefined;
+  server: Server | null;
+  _hadError = false;
+  exchange: SocketOwner | undefined = undefined;
+
+  constructor(environ: Environ, server: Server | null) {
+    super();
+    const remote = environ.REMOTE_ADDR;
+    this.remoteAddress = remote;
+    this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
+    this.remoteFamily = remote !== undefined && remote.includes(":") ? "IPv6" : "IPv4";
+    this.localAddress = environ.SERVER_NAME;
+    this.localPort = Number(environ.SERVER_PORT);
+    // Express's req.protocol and Koa's ctx.secure read this.
+    this.encrypted = environ["gw.url_scheme"] === "https" ? true : undefined;
+    this.server = server;
+  }
+
+  override _read(): void {}
+
+  override _write(_chunk: unknown, _encoding: string, callback: () => void): void {
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    callback(error);
+    this.exchange?.onSocketClose();
+  }
+
+  address(): { address: string; port: number; family: string } {
+    return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+}
+
+/** The socket fromNodeListener hands a listener: a Duplex with a connection's fields. */
+export interface ListenerSocket extends DuplexType {
+  /** Told when the socket is destroyed. */
+  exchange: SocketOwner | undefined;
+  /** Set when the response was cut, so Node's onFinish does not emit 'finish'. */
+  _hadError: boolean;
+}
+
+/** A socket for one request, addressed as the environ says. */
+export function listenerSocket(environ: Environ, server: Server | null): ListenerSocket {
+  return new SocketForListener(environ, server);
+}
+
+/** The request as Node's parser would fill it. */
+export function makeRequest(environ: Environ, socket: ListenerSocket): IncomingMessage {
+  const req = new http.IncomingMessage(socket as unknown as DuplexType as never);
+  const minor = environ.SERVER_PROTOCOL === "HTTP/1.0" ? 0 : 1;
+  req.httpVersionMajor = 1;
+  req.httpVersionMinor = minor;
+  req.httpVersion = minor === 0 ? "1.0" : "1.1";
+  req.method = environ.REQUEST_METHOD;
+  req.url = targetOf(environ);
+  const headers: Record<string, string> = {};
+  const raw: string[] = [];
+  for (const key in environ) {
+    if (key.charCodeAt(0) !== 0x48 || !key.startsWith("HTTP_")) continue;
+    const value = environ[key];
+    if (typeof value !== "string") continue;
+    const name = headerName(key);
+    headers[name] = value;
+    raw.push(name, value);
+  }
+  const type = environ.CONTENT_TYPE;
+  if (type) {
+    headers["content-type"] = type;
+    raw.push("content-type", type);
+  }
+  const length = environ.CONTENT_LENGTH;
+  if (length) {
+    headers["content-length"] = length;
+    raw.push("content-length", length);
+  }
+  req.headers = headers;
+  req.rawHeaders = raw;
+  return req;
+}
+

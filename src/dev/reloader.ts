@@ -87,6 +87,8 @@ interface Slot {
   worker: Worker;
   bridge: WorkerBridge;
   isDead: boolean;
+  /** The modules it was told to import ahead, one URL a line. */
+  preloaded: string;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
@@ -180,8 +182,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
-    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
-    if (packages.length > 0) worker.postMessage({ type: "preload", urls: packages } satisfies Command);
+    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false, preloaded: "" };
+    preload(slot);
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
     (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
@@ -200,6 +202,13 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     });
     worker.unref();
     return slot;
+  };
+
+  // A standby imports what the last good load imported (nothing before the first).
+  const preload = (slot: Slot): void => {
+    if (packages.length === 0 || slot.preloaded === packages.join("\n")) return;
+    slot.preloaded = packages.join("\n");
+    slot.worker.postMessage({ type: "preload", urls: packages } satisfies Command);
   };
 
   const retire = (slot: Slot | undefined): void => {
@@ -305,7 +314,9 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     const startedAt = changedAt;
     // A standby whose worker ended is gone already: its exit handler clears `standby`.
     const slot = standby ?? spawnSlot();
-    standby = undefined;
+    // The next standby boots while this one loads: an edit that comes soon after finds it
+    // ready instead of waiting for a worker to start and import the app's packages.
+    standby = spawnSlot();
     const report = await loadInto(slot);
     // Every load that lands (well or not) counts a generation.
     const isFirst = generation === 0;
@@ -323,6 +334,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
         stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.where} instead`) + "\n");
       }
       packages = report.packages;
+      // The standby started while this load ran, with what the load before imported.
+      if (standby !== undefined) preload(standby);
       const old = current;
       current = slot;
       failure = undefined;
@@ -349,7 +362,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       await watcherReady;
       stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
     }
-    if (!isClosing) standby = spawnSlot();
+    if (!isClosing && standby === undefined) standby = spawnSlot();
     isReloading = false;
     waiters.splice(0).forEach((wake) => wake());
     if (isPending) {

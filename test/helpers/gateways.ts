@@ -6,6 +6,8 @@ import { expect } from "vitest";
 import type { StartedGateway, StartGateway } from "../conformance/suite.ts";
 import { SECRET, throwsBeforeStart } from "./apps.ts";
 import { sendRequest, waitUntil } from "./http-client.ts";
+import { fromNodeListener, type NodeListener } from "../../src/adapters/from-node.ts";
+import { makeServer } from "../../src/server/http.ts";
 
 /** A text sink that keeps what it was given. */
 export function recordingSink(): { write(text: string): boolean; text(): string } {
@@ -60,4 +62,17 @@ export function expectNoGatewayFaults(errors: string): void {
   expect(errors).not.toContain("gw validator");
   expect(errors).not.toContain("ProtocolError");
   expect(errors).not.toContain("internal error");
+}
+
+/** Serves `listener` through fromNodeListener behind makeServer while `use` runs; resolves to what gw logged on its error stream. */
+export async function withNodeListener(listener: NodeListener, use: (url: string) => Promise<void>): Promise<string> {
+  const errors = recordingSink();
+  const server = await makeServer("127.0.0.1", 0, fromNodeListener(listener), { log: null, errors });
+  void server.serveForever();
+  try {
+    await use(server.url);
+  } finally {
+    await server.shutdown(1_000);
+  }
+  return errors.text();
 }

@@ -5,22 +5,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
 import { describe, expect, test } from "vitest";
-import { fromNodeListener, type NodeListener } from "../../../src/adapters/from-node.ts";
-import { makeServer } from "../../../src/server/http.ts";
-import { recordingSink } from "../../helpers/gateways.ts";
+import { withNodeListener } from "../../helpers/gateways.ts";
 import { decodeChunked, header, RawConnection, sendRequest, sleep, waitUntil } from "../../helpers/http-client.ts";
-
-async function withListener(listener: NodeListener, use: (url: string) => Promise<void>): Promise<string> {
-  const errors = recordingSink();
-  const server = await makeServer("127.0.0.1", 0, fromNodeListener(listener), { log: null, errors });
-  void server.serveForever();
-  try {
-    await use(server.url);
-  } finally {
-    await server.shutdown(1_000);
-  }
-  return errors.text();
-}
 
 describe("fromNodeListener keeps Node's response semantics", () => {
   test("writes stream in order as they are made, and each callback runs after its bytes went out", async () => {
@@ -33,7 +19,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       // The third write waits for the test to have read the first two off the wire.
       new Promise<void>((resolve) => (release = resolve)).then(() => res.end("three", () => order.push("cb end")));
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
       const head = await connection.readHead();
@@ -55,7 +41,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       res.writeHead(200, ["Content-Type", "text/plain", "Set-Cookie", "a=1", "Set-Cookie", "b=2", "Content-Length", "5"]);
       setTimeout(() => res.end("hello"), 5);
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
       const response = await connection.readResponse();
@@ -86,7 +72,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       res.writeHead(200, { "Content-Type": "text/plain", "X-Late": "yes" });
       res.end("ok");
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const merged = await sendRequest(url, "/");
       expect(merged.headers["set-cookie"]).toEqual(["a=1", "b=2", "c=3"]);
       expect([merged.headers["x-number"], merged.headers["x-late"], merged.headers["content-length"]]).toEqual(["42", "yes", "2"]);
@@ -99,7 +85,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
   test("HEAD gets the GET's Content-Length and no body; the connection stays usable", async () => {
     const app = express();
     app.get("/", (_req, res) => void res.type("text").send("twelve bytes"));
-    await withListener(app, async (url) => {
+    await withNodeListener(app, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
       const head = await connection.readResponse({ isHead: true });
@@ -120,7 +106,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
         res.end();
       }
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const connection = await RawConnection.open(url);
       for (const [path, status] of [["/204", 204], ["/304", 304], ["/204", 204]] as const) {
         connection.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
@@ -142,7 +128,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       if (req.url === "/sync") throw new Error("thrown by the listener");
       app(req, res);
     };
-    const errors = await withListener(listener, async (url) => {
+    const errors = await withNodeListener(listener, async (url) => {
       const sync = await sendRequest(url, "/sync");
       expect(sync.status).toBe(500);
       // finalhandler destroys the socket once headers are out: the client sees a cut, not a 500.
@@ -158,7 +144,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       await sleep(5);
       throw new Error("rejected later");
     };
-    const errors = await withListener(listener, async (url) => {
+    const errors = await withNodeListener(listener, async (url) => {
       expect((await sendRequest(url, "/")).status).toBe(500);
     });
     expect(errors).toContain("rejected later");
@@ -177,7 +163,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       req.on("close", () => events.push("req close"));
       res.end("done");
     };
-    const errors = await withListener(listener, async (url) => {
+    const errors = await withNodeListener(listener, async (url) => {
       expect((await sendRequest(url, "/")).body.toString()).toBe("done");
       await waitUntil("both closes", () => events.includes("res close") && events.includes("req close"));
       await sleep(20);
@@ -206,7 +192,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
         res.write("tick\n");
       }, 5);
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
       await connection.readHead();
@@ -243,7 +229,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
       };
       pump();
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const response = await sendRequest(url, "/");
       expect(response.body.length).toBe(64 * chunk.length);
     });
@@ -255,7 +241,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
     const app = express();
     app.use(express.text());
     app.post("/", (req, res) => void res.type("text").send(`${req.headers["transfer-encoding"]}:${(req.body as string).toUpperCase()}`));
-    await withListener(app, async (url) => {
+    await withNodeListener(app, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
       expect((await connection.readResponse()).body.toString()).toBe("chunked:HELLO WORLD");
@@ -264,7 +250,7 @@ describe("fromNodeListener keeps Node's response semantics", () => {
   });
 
   test("a body the listener never reads is drained, and the next request on the connection is answered", async () => {
-    await withListener((_req: IncomingMessage, res: ServerResponse) => res.end("ignored your body"), async (url) => {
+    await withNodeListener((_req: IncomingMessage, res: ServerResponse) => res.end("ignored your body"), async (url) => {
       const connection = await RawConnection.open(url);
       const body = "x".repeat(200_000);
       connection.send(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);

@@ -5,22 +5,8 @@ import express from "express";
 import fastify from "fastify";
 import Koa from "koa";
 import { describe, expect, test } from "vitest";
-import { fromNodeListener, type NodeListener } from "../../../src/adapters/from-node.ts";
-import { makeServer } from "../../../src/server/http.ts";
-import { recordingSink } from "../../helpers/gateways.ts";
+import { withNodeListener } from "../../helpers/gateways.ts";
 import { RawConnection, sendRequest, waitUntil } from "../../helpers/http-client.ts";
-
-async function withListener(listener: NodeListener, use: (url: string) => Promise<void>): Promise<string> {
-  const errors = recordingSink();
-  const server = await makeServer("127.0.0.1", 0, fromNodeListener(listener), { log: null, errors });
-  void server.serveForever();
-  try {
-    await use(server.url);
-  } finally {
-    await server.shutdown(1_000);
-  }
-  return errors.text();
-}
 
 describe("fromNodeListener", () => {
   test("a plain listener: setHeader, writeHead, streamed writes with callbacks, the request line and headers", async () => {
@@ -32,7 +18,7 @@ describe("fromNodeListener", () => {
       res.write("one ", () => callbacks++);
       setTimeout(() => res.end(`two ${req.method} ${req.socket.remoteAddress}`, () => callbacks++), 5);
     };
-    const errors = await withListener(listener, async (url) => {
+    const errors = await withNodeListener(listener, async (url) => {
       const response = await sendRequest(url, "/p/a%2Fb?q=1", { method: "PUT", headers: { "Content-Length": 0 } });
       expect([response.status, response.body.toString()]).toEqual([201, "one two PUT 127.0.0.1"]);
       expect(response.headers["x-url"]).toBe("/p/a%2Fb?q=1");
@@ -46,7 +32,7 @@ describe("fromNodeListener", () => {
 
   test("req.pipe(res) echoes a 1 MiB body byte-exact", async () => {
     const body = Buffer.alloc(1 << 20, 7);
-    await withListener((req, res) => req.pipe(res), async (url) => {
+    await withNodeListener((req, res) => req.pipe(res), async (url) => {
       const response = await sendRequest(url, "/", { method: "POST", body });
       expect(response.body.equals(body)).toBe(true);
     });
@@ -62,7 +48,7 @@ describe("fromNodeListener", () => {
         isClosed = true;
       });
     };
-    await withListener(listener, async (url) => {
+    await withNodeListener(listener, async (url) => {
       const connection = await RawConnection.open(url);
       connection.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
       await connection.readHead();
@@ -73,7 +59,7 @@ describe("fromNodeListener", () => {
 
   test("an http.Server's request listeners are the app", async () => {
     const server = createServer((req, res) => res.end(`server ${req.url}`));
-    await withListener(server, async (url) => {
+    await withNodeListener(server, async (url) => {
       expect((await sendRequest(url, "/s")).body.toString()).toBe("server /s");
     });
   });
@@ -83,7 +69,7 @@ describe("fromNodeListener", () => {
     app.use(express.json());
     app.get("/users/:id", (req, res) => void res.json({ id: req.params.id, ip: req.ip }));
     app.post("/echo", (req, res) => void res.status(202).json(req.body));
-    await withListener(app, async (url) => {
+    await withNodeListener(app, async (url) => {
       const got = await sendRequest(url, "/users/42");
       expect([got.status, JSON.parse(got.body.toString())]).toEqual([200, { id: "42", ip: "127.0.0.1" }]);
       const posted = await sendRequest(url, "/echo", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"a":[1,2]}' });
@@ -97,7 +83,7 @@ describe("fromNodeListener", () => {
     app.use((ctx) => {
       ctx.body = { path: ctx.path, method: ctx.method };
     });
-    await withListener(app.callback(), async (url) => {
+    await withNodeListener(app.callback(), async (url) => {
       const response = await sendRequest(url, "/k");
       expect(JSON.parse(response.body.toString())).toEqual({ path: "/k", method: "GET" });
     });
@@ -107,7 +93,7 @@ describe("fromNodeListener", () => {
     const app = fastify();
     app.get("/f/:name", async (request) => ({ hello: (request.params as { name: string }).name }));
     await app.ready();
-    await withListener(app.server, async (url) => {
+    await withNodeListener(app.server, async (url) => {
       const response = await sendRequest(url, "/f/world");
       expect([response.status, JSON.parse(response.body.toString())]).toEqual([200, { hello: "world" }]);
     });

@@ -8,7 +8,7 @@ import { bindListener, portOf } from "../server/listen.ts";
 import { serveScgi } from "../server/scgi.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
 import { buildLayers, type FrontLayers } from "./layers.ts";
-import { installLoaderHooks, loadApp } from "./load.ts";
+import { installLoaderHooks, loadAppInProcess } from "./load.ts";
 
 // Milliseconds a draining FastCGI or SCGI worker keeps idle connections open for requests on their way.
 const IDLE_GRACE = 2_000;
@@ -47,7 +47,8 @@ const setup = workerSetup();
 let app: App;
 try {
   installLoaderHooks();
-  const loaded = appFunction((await loadApp(setup.app, setup.cwd)).app);
+  // A module that calls listen() at import is served on the supervisor's socket instead.
+  const loaded = appFunction((await loadAppInProcess(setup.app, setup.cwd, "auto", (line) => process.stderr.write(`${line}\n`))).app);
   app = setup.layers === undefined ? loaded : buildLayers(setup.layers as FrontLayers)(loaded);
   await runWorker(setup, app, FRONTS);
 } catch (error) {

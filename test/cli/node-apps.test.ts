@@ -128,4 +128,18 @@ const server = app.listen(3000, () => console.log("listen callback, bound to " +
       }
     }, 30_000);
   }
+
+  test("under --workers 2 each worker serves the listen() server on the shared socket; port 3000 is never bound", async () => {
+    const app = tempApp({ "plain-listen.mjs": LISTENERS["plain-listen.mjs"]! });
+    const gw = await startGw(["serve", "plain-listen.mjs", "--port", "0", "--workers", "2"], { cwd: app.dir });
+    try {
+      const response = await gw.request("/w");
+      expect([response.status, response.body.toString()]).toEqual([200, "plain /w"]);
+      expect(gw.stderr().match(/gw: the app calls listen\(\)/g)).toHaveLength(2);
+      await expect(fetch("http://127.0.0.1:3000/", { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+    } finally {
+      await gw.stop();
+      app.remove();
+    }
+  }, 30_000);
 });

@@ -50,23 +50,36 @@ describe("gw serve --inspect", () => {
       try {
         await client.send("NodeWorker.enable", { waitForDebuggerOnStart: false });
         const attached = (): string[] => client.events.filter((event) => event.method === "NodeWorker.attachedToWorker").map((event) => String(event.params!.sessionId));
+        const enabled = new Set<string>();
+        let messageId = 0;
+        const toWorker = (sessionId: string, method: string): Promise<unknown> =>
+          client.send("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: ++messageId, method }) });
+        // Turns the debugger on in every worker there is, then requests "/": the worker serving it stops at `debugger`.
+        const pausedRequest = async (): Promise<{ sessionId: string; body: string }> => {
+          for (const sessionId of attached().filter((id) => !enabled.has(id))) {
+            enabled.add(sessionId);
+            await toWorker(sessionId, "Debugger.enable");
+          }
+          const seen = client.events.length;
+          const response = gw.request("/");
+          const paused = await pollUntil("a worker paused", async () =>
+            client.events.slice(seen).find((event) => event.method === "NodeWorker.receivedMessageFromWorker" && String(event.params!.message).includes('"Debugger.paused"')), (found) => found !== undefined, 10_000);
+          const sessionId = String(paused!.params!.sessionId);
+          await toWorker(sessionId, "Debugger.resume");
+          return { sessionId, body: (await response).body.toString() };
+        };
         await pollUntil("the workers are targets", async () => attached().length, (count) => count >= 1);
         await gw.waitForStderr(/watching \d+ files? for changes/);
+        const first = await pausedRequest();
+        expect(first.body).toBe("v1");
         const before = new Set(attached());
         dir.write("app.ts", app("v2"));
         await gw.waitForStderr(/reloaded in \d+ ms/, 10_000);
+        // Each reload boots another worker (the next standby), which appears as a new target.
         await pollUntil("a new worker target after the reload", async () => attached().filter((id) => !before.has(id)).length, (count) => count >= 1);
-        // Turn the debugger on in every worker; the request runs in the reloaded one and stops at `debugger`.
-        for (const sessionId of attached()) {
-          await client.send("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: 1, method: "Debugger.enable" }) });
-        }
-        const response = gw.request("/");
-        const paused = await pollUntil("a worker paused", async () =>
-          client.events.find((event) => event.method === "NodeWorker.receivedMessageFromWorker" && String(event.params!.message).includes('"Debugger.paused"')), (found) => found !== undefined, 10_000);
-        const sessionId = String(paused!.params!.sessionId);
-        expect(before.has(sessionId)).toBe(false);
-        await client.send("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: 2, method: "Debugger.resume" }) });
-        expect((await response).body.toString()).toBe("v2");
+        const second = await pausedRequest();
+        expect(second.body).toBe("v2");
+        expect(second.sessionId).not.toBe(first.sessionId);
       } finally {
         client.close();
       }

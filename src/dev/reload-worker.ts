@@ -96,6 +96,7 @@ function preloads(isNodeListener: boolean): string[] {
 
 let app: AnyApp | undefined;
 let preloading: Promise<void> = Promise.resolve();
+const preloaded = new Set<string>();
 const errors = new ErrorOutput(process.stderr);
 const handlers = new Map<number, DevHandler>();
 const bodyWaiters = new Map<number, (chunk: Uint8Array | null) => void>();
@@ -139,7 +140,11 @@ port.on("message", (message: ToWorker | Command) => {
       break;
     case "preload":
       // While standing by: the app's packages (Express, say) are imported before the reload needs them.
-      preloading = Promise.all(message.urls.map((url) => import(url).then((module: unknown) => (url === NODE_ADAPTER ? warmAdapter(module) : undefined)).catch(() => undefined))).then(() => undefined);
+      // A standby told again after the reload that made it (with that load's list) imports only what is new.
+      preloading = Promise.all([preloading, ...message.urls.filter((url) => !preloaded.has(url)).map((url) => {
+        preloaded.add(url);
+        return import(url).then((module: unknown) => (url === NODE_ADAPTER ? warmAdapter(module) : undefined)).catch(() => undefined);
+      })]).then(() => undefined);
       break;
     case "request":
       serve(message.id, message.environ);

@@ -87,8 +87,6 @@ interface Slot {
   worker: Worker;
   bridge: WorkerBridge;
   isDead: boolean;
-  /** The modules it was told to import ahead, one URL a line. */
-  preloaded: string;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
@@ -182,7 +180,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
-    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false, preloaded: "" };
+    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
     preload(slot);
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
@@ -204,11 +202,10 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     return slot;
   };
 
-  // A standby imports what the last good load imported (nothing before the first).
+  // A standby imports what the last good load imported (nothing before the first); told again,
+  // the worker imports only the URLs it was not given before.
   const preload = (slot: Slot): void => {
-    if (packages.length === 0 || slot.preloaded === packages.join("\n")) return;
-    slot.preloaded = packages.join("\n");
-    slot.worker.postMessage({ type: "preload", urls: packages } satisfies Command);
+    if (packages.length > 0) slot.worker.postMessage({ type: "preload", urls: packages } satisfies Command);
   };
 
   const retire = (slot: Slot | undefined): void => {

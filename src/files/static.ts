@@ -82,8 +82,8 @@ interface Site {
   cache: SmallFiles;
   /** Last-Modified and ETag by real path, valid for the version of the file they were made for. */
   validators: Map<string, Validators>;
-  /** Rendered listings by folder and shown path, valid while the folder's stamp holds. */
-  listings: Map<string, { stamp: string; page: Promise<Buffer | undefined> }>;
+  /** Rendered listings by folder and shown path, valid while the folder's stats show the same version. */
+  listings: Map<string, { stats: Stats; page: Promise<Buffer | undefined> }>;
 }
 
 // A listing of a big folder takes tens of milliseconds to render; concurrent and repeated requests
@@ -304,11 +304,10 @@ async function list(site: Site, environ: Environ, startResponse: StartResponse, 
   const shown = (environ.SCRIPT_NAME ?? "") + bytesToText("/" + parts.segments.join("/") + (parts.segments.length > 0 ? "/" : ""));
   const key = folder.key + "\0" + shown;
   const { stats } = folder;
-  const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
   let known = site.listings.get(key);
-  if (known === undefined || known.stamp !== stamp) {
+  if (known === undefined || !isSameVersion(known.stats, stats)) {
     if (known === undefined && site.listings.size >= LISTINGS_KEPT) site.listings.delete(site.listings.keys().next().value!);
-    known = { stamp, page: render(folder.path, shown, parts.segments.length === 0) };
+    known = { stats, page: render(folder.path, shown, parts.segments.length === 0) };
     site.listings.set(key, known);
     // A failed read is not kept: the next request tries again.
     const current = known;

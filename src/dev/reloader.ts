@@ -2,6 +2,7 @@
 // the app runs in a worker thread, swapped new-before-old on each change (werkzeug's reloader idea).
 import type { FSWatcher } from "chokidar";
 import { statSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -12,7 +13,7 @@ import { resolveAppSpec } from "./load.ts";
 import { changedKeys, envWithFiles, readEnvFiles, type EnvFile } from "./env-files.ts";
 import { LIVERELOAD_SCRIPT, loadFailurePage, STATE_PATH, type LoadFailure } from "./error-page.ts";
 import { hostChecker, refuseHost } from "./allowed-hosts.ts";
-import type { Command, LoadReport } from "./reload-worker.ts";
+import type { Command, LoadReport, Report } from "./reload-worker.ts";
 import type { AppKind } from "./load.ts";
 import { makeServer } from "../server/http.ts";
 import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
@@ -50,7 +51,7 @@ export interface ReloaderOptions {
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Add a script to text/html responses that reloads the page after each good reload. @default false */
   shouldLiveReload?: boolean;
-  /** Milliseconds of quiet after a change before reloading (editors save in bursts). @default 30 */
+  /** Milliseconds of quiet after a change before its load is swapped in (a branch switch is a burst of changes; webpack's aggregateTimeout is 20 too). @default 20 */
   debounce?: number;
   /** Milliseconds an old worker gets to finish its in-flight requests. @default 10000 */
   drainTimeout?: number;
@@ -87,6 +88,8 @@ interface Slot {
   worker: Worker;
   bridge: WorkerBridge;
   isDead: boolean;
+  /** Resolves once the worker has booted and imported what it was first told to preload. */
+  ready: Promise<void>;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./reload-worker.ts" : "./reload-worker.js", import.meta.url);
@@ -158,6 +161,22 @@ async function httpServer(app: App, options: ReloaderOptions): Promise<ReloaderS
 }
 
 /**
+ * Booted workers kept waiting. A worker takes 150 to 300 ms here to boot and import an Express
+ * app's packages, longer than some gaps between two saves (a save, then a formatter's or a code
+ * generator's write): with two waiting, the second reload still finds one ready. The second
+ * costs memory (an Express app's dev server: 122 MiB RSS with one, 148 with two); the first
+ * load's worker boots alone, and the others only after it has landed, to keep the cold start.
+ */
+const STANDBYS = 2;
+
+/**
+ * Milliseconds from a watch event to the load it starts. A save truncates the file, then writes
+ * it: the event can come between the two, and a load whose files then change is thrown away.
+ * Started at once, 10 of 60 saves (writeFileSync) here were loaded twice; 1 ms later, 3; 3 ms, none.
+ */
+const START_DELAY = 5;
+
+/**
  * Serves the app with hot reload. A change loads the new code in a booted standby worker; once
  * it is ready, new requests go to it and the old worker finishes its in-flight ones, then ends.
  * Client connections belong to the main thread, so none is refused or reset by a reload.
@@ -165,9 +184,10 @@ async function httpServer(app: App, options: ReloaderOptions): Promise<ReloaderS
 export async function startReloader(options: ReloaderOptions): Promise<Reloader> {
   const style = options.style;
   const stderr = options.stderr;
-  const debounce = options.debounce ?? 30;
+  const debounce = options.debounce ?? 20;
   let current: Slot | undefined;
-  let standby: Slot | undefined;
+  // Booted workers waiting for the next reloads, oldest first (see STANDBYS).
+  const standbys: Slot[] = [];
   let failure: LoadFailure | undefined;
   let generation = 0;
   let isClosing = false;
@@ -177,11 +197,22 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const envPaths = new Map(envFiles.map((file) => [resolve(options.cwd, file.path), file.path]));
   // Read before binding: a missing --env-file is a one-line error, not a served app without it.
   let envVars = readEnvFiles(envFiles, options.cwd);
+  // The variables of the app serving now, for the reload line's list of changed names.
+  let servedEnvVars = envVars;
 
   const spawnSlot = (): Slot => {
     const worker = new Worker(WORKER_URL, { stdout: true, stderr: true, env: envWithFiles(process.env, envVars) });
-    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false };
-    preload(slot);
+    const ready = new Promise<void>((resolve) => {
+      const onMessage = (message: Report): void => {
+        if (message.type !== "preloaded") return;
+        worker.off("message", onMessage);
+        resolve();
+      };
+      worker.on("message", onMessage);
+      worker.once("exit", () => resolve());
+    });
+    const slot: Slot = { worker, bridge: new WorkerBridge(worker), isDead: false, ready };
+    worker.postMessage({ type: "preload", urls: packages } satisfies Command);
     // The app's own console output goes where it would without reload: stdout and stderr.
     (worker.stdout as Readable).on("data", (data: Buffer) => options.stdout.write(data.toString()));
     (worker.stderr as Readable).on("data", (data: Buffer) => stderr.write(data.toString()));
@@ -192,7 +223,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     worker.on("exit", () => {
       slot.isDead = true;
       slot.bridge.fail("the app's worker ended");
-      if (slot === standby) standby = undefined;
+      if (standbys.includes(slot)) standbys.splice(standbys.indexOf(slot), 1);
       if (slot === current && !isClosing) {
         current = undefined;
         schedule(["(the worker ended)"]);
@@ -202,10 +233,18 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     return slot;
   };
 
-  // A standby imports what the last good load imported (nothing before the first); told again,
-  // the worker imports only the URLs it was not given before.
-  const preload = (slot: Slot): void => {
-    if (packages.length > 0) slot.worker.postMessage({ type: "preload", urls: packages } satisfies Command);
+  // Fills the list up to STANDBYS after the first load (and after new env variables), one worker
+  // booting at a time: two booting together each took twice as long on a 2-core machine.
+  let isRefilling = false;
+  const refill = (): void => {
+    if (isRefilling || isClosing || standbys.length >= STANDBYS) return;
+    const slot = spawnSlot();
+    standbys.push(slot);
+    isRefilling = true;
+    void slot.ready.then(() => {
+      isRefilling = false;
+      refill();
+    });
   };
 
   const retire = (slot: Slot | undefined): void => {
@@ -262,17 +301,26 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- reloading ---------------------------------------------------------------------------
   let changed: string[] = [];
   let changedAt = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let lastChangeAt = -Infinity;
+  let startTimer: NodeJS.Timeout | undefined;
   let isReloading = false;
   let isPending = false;
 
+  // A change starts a load almost at once, and the load is kept only if no change follows it
+  // within `debounce` ms: one save costs the longer of the two, not their sum, and a burst (a
+  // branch switch) still gives one reload, with what is on disk after it settles.
   function schedule(paths: string[]): void {
     if (isClosing) return;
-    if (changed.length === 0) changedAt = performance.now();
+    lastChangeAt = performance.now();
+    if (changed.length === 0) changedAt = lastChangeAt;
     for (const path of paths) if (!changed.includes(path)) changed.push(path);
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload(), debounce);
+    clearTimeout(startTimer);
+    startTimer = setTimeout(() => void reload(), START_DELAY);
   }
+
+  const settled = async (): Promise<void> => {
+    for (let wait = lastChangeAt + debounce - performance.now(); wait > 0; wait = lastChangeAt + debounce - performance.now()) await sleep(wait);
+  };
 
   const loadedStats = new Map<string, string>();
   let hasSaidListen = false;
@@ -289,7 +337,6 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     // One save can deliver its last watch event after the load it caused has already read the
     // file; a file whose stat is the one the previous load saw needs no second reload.
     if (paths.length > 0 && paths.every((path) => isAbsolute(path) && loadedStats.get(path) === seen.get(path))) return;
-    for (const [path, stat] of seen) loadedStats.set(path, stat);
     let names = paths.map((path) => (isAbsolute(path) ? relative(options.cwd, path) || path : path));
     if (paths.some((path) => envPaths.has(path))) {
       let fresh: Record<string, string>;
@@ -300,39 +347,64 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
         return;
       }
       // Only the names that changed are logged: values are often secrets.
-      const keys = changedKeys(envVars, fresh);
-      envVars = fresh;
+      const keys = changedKeys(servedEnvVars, fresh);
       names = names.map((name, index) => (envPaths.has(paths[index]!) ? `${name}: ${keys.length > 0 ? keys.join(", ") : "no variable changed"}` : name));
-      // The standby worker was started with the old variables.
-      if (standby !== undefined) void standby.worker.terminate();
-      standby = undefined;
+      if (changedKeys(envVars, fresh).length > 0) {
+        envVars = fresh;
+        // The standby workers were started with the old variables.
+        for (const slot of standbys.splice(0)) void slot.worker.terminate();
+      }
     }
     isReloading = true;
-    const startedAt = changedAt;
-    // A standby whose worker ended is gone already: its exit handler clears `standby`.
-    const slot = standby ?? spawnSlot();
-    // The next standby boots while this one loads: an edit that comes soon after finds it
-    // ready instead of waiting for a worker to start and import the app's packages.
-    standby = spawnSlot();
-    const report = await loadInto(slot);
     // Every load that lands (well or not) counts a generation.
     const isFirst = generation === 0;
-    const changedMeanwhile = report.type === "failed" && !isFirst ? loadedFiles.filter((path) => seen.get(path) !== statOf(path)) : [];
+    const startedAt = changedAt;
+    const loadStartedAt = performance.now();
+    // A standby whose worker ended is gone already: its exit handler takes it off the list.
+    const slot = standbys.shift() ?? spawnSlot();
+    // Its replacement boots while this one loads, and has until the reload after next to be
+    // ready: an edit that comes soon after still finds a booted worker.
+    if (!isFirst && standbys.length < STANDBYS) standbys.push(spawnSlot());
+    const loading = loadInto(slot);
+    // The files this load may have read while a save was still writing them (an editor's
+    // truncate, then its write), seen by their stat, not only by watch events.
+    const moved = (): string[] => loadedFiles.filter((path) => seen.get(path) !== statOf(path));
+    await settled();
+    // Until the changes settle the load is a guess: a change since it began may have come
+    // before it read a file. Past that it is kept, as a load begun after the quiet would be,
+    // and a change during the rest of it reloads again (edits that keep coming every few hundred
+    // ms on a busy machine would otherwise throw every load away).
+    const isStale = lastChangeAt > loadStartedAt || moved().length > 0;
+    const report = isStale ? undefined : await loading;
+    const movedMeanwhile = report === undefined ? [] : moved();
     if (isClosing) {
       void slot.worker.terminate();
-    } else if (changedMeanwhile.length > 0) {
-      // A file changed while it loaded: the failure may be a half-written save, whose last watch
-      // event may not even have arrived. The old code keeps serving; load again.
+    } else if (report === undefined) {
+      // Load again once the files have been quiet for `debounce` ms; the log line names every
+      // change since the first.
       void slot.worker.terminate();
-      schedule(changedMeanwhile);
+      changed = [...new Set([...paths, ...changed])];
+      changedAt = startedAt;
+      const files = moved();
+      if (files.length > 0) schedule(files);
+    } else if (report.type === "failed" && movedMeanwhile.length > 0) {
+      // The failure may be a half-written save, whose last watch event may not even have
+      // arrived. The old code keeps serving; load again.
+      void slot.worker.terminate();
+      schedule(movedMeanwhile);
     } else if (report.type === "loaded") {
       if (report.hasCapturedListen && !hasSaidListen) {
         hasSaidListen = true;
         stderr.write(style.dim(`gw: the app calls listen(); gw serves that server on ${server.where} instead`) + "\n");
       }
+      for (const [path, stat] of seen) loadedStats.set(path, stat);
+      // A file that changed while this load read it loads again.
+      if (movedMeanwhile.length > 0) schedule(movedMeanwhile);
+      servedEnvVars = envVars;
       packages = report.packages;
-      // The standby started while this load ran, with what the load before imported.
-      if (standby !== undefined) preload(standby);
+      // Standbys started before this load imported what the load before it did; told again,
+      // a worker imports only the URLs it was not given before.
+      for (const waiting of standbys) waiting.worker.postMessage({ type: "preload", urls: packages } satisfies Command);
       const old = current;
       current = slot;
       failure = undefined;
@@ -345,6 +417,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
         stderr.write(style.green(`gw: reloaded in ${took} ms`) + style.dim(` (${names.join(", ")})`) + "\n");
       }
     } else {
+      for (const [path, stat] of seen) loadedStats.set(path, stat);
       const { files, location } = stackFiles(report.stack, options.cwd);
       failure = { message: report.message, stack: report.stack, location };
       generation++;
@@ -355,11 +428,11 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       stderr.write(`${style.red("gw:")} ${report.message}\n${report.isUserError ? "" : style.dim(report.stack) + "\n"}`);
       stderr.write(style.yellow("gw: waiting for a change to reload") + "\n");
     }
-    if (isFirst) {
+    if (isFirst && generation > 0) {
       await watcherReady;
       stderr.write(style.dim(`gw: watching ${watched.size} file${watched.size === 1 ? "" : "s"} for changes`) + "\n");
     }
-    if (!isClosing && standby === undefined) standby = spawnSlot();
+    refill();
     isReloading = false;
     waiters.splice(0).forEach((wake) => wake());
     if (isPending) {
@@ -393,7 +466,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   const wrapped = options.wrap?.(front) ?? front;
   const server = options.bind !== undefined ? await options.bind(wrapped) : await httpServer(wrapped, options);
   options.stdout.write(server.readyLine + "\n");
-  standby = spawnSlot();
+  // The first load's worker boots alone; the others wait until it has landed (the cold start).
+  standbys.push(spawnSlot());
   watchFiles([...options.watch.map((path) => resolve(options.cwd, path)), ...envPaths.keys()]);
   void reload();
 
@@ -401,11 +475,11 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     server,
     async close(): Promise<void> {
       isClosing = true;
-      clearTimeout(timer);
+      clearTimeout(startTimer);
       waiters.splice(0).forEach((wake) => wake());
       await server.shutdown();
       await (await watcher)?.close();
-      await Promise.all([current, standby].map((slot) => slot?.worker.terminate()));
+      await Promise.all([current, ...standbys].map((slot) => slot?.worker.terminate()));
     },
   };
 }

@@ -27,16 +27,24 @@ interface Server {
 }
 
 /** Starts gw pinned to CPU 0 (its workers inherit the pinning) and waits for the ready line. */
-async function startGw(dir: string, extra: string[]): Promise<Server> {
-  const gwArgs = [GW_BIN, "serve", "app.ts", "--port", "0", "--quiet", ...extra];
-  const child = spawn(...pinned(0, process.execPath, gwArgs), { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+function startGw(dir: string, extra: string[]): Promise<Server> {
+  return startPinned(dir, [GW_BIN, "serve", "app.ts", "--port", "0", "--quiet", ...extra]);
+}
+
+/** The anchor: `workers` node:cluster processes with a plain node:http hello, no gw (cluster-hello.ts). */
+function startCluster(dir: string, workers: number): Promise<Server> {
+  return startPinned(dir, [join(import.meta.dirname, "cluster-hello.ts"), String(workers)]);
+}
+
+async function startPinned(dir: string, nodeArgs: string[]): Promise<Server> {
+  const child = spawn(...pinned(0, process.execPath, nodeArgs), { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (text: string) => (stderr += text));
   for await (const line of createInterface({ input: child.stdout! })) {
     const match = / port (\d+) /.exec(line);
     if (match) return { child, port: Number(match[1]), stderr: () => stderr };
   }
-  throw new Error(`gw ${extra.join(" ")} exited before it was ready:\n${stderr}`);
+  throw new Error(`${nodeArgs.join(" ")} exited before it was ready:\n${stderr}`);
 }
 
 async function stop(server: Server): Promise<void> {
@@ -125,6 +133,28 @@ async function round(server: Server, seconds: number, connections: number, scrip
   };
 }
 
+/** Milliseconds a process's main thread has run, from its schedstat. */
+function mainThreadMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+}
+
+/**
+ * Saturated one-second rounds until every worker's main thread has run for 500 ms. Each worker
+ * process compiles its own hot path: V8's background compiler threads took about 15 µs a request
+ * in a worker's first busy round and under 1 µs after. Which worker takes a round's connections is
+ * the kernel's choice (every worker accepts on the shared socket), so one warm-up round could
+ * leave a worker cold, and its compiling would be counted against 2 workers in a measured round.
+ */
+async function warm(server: Server): Promise<void> {
+  const workers = children(server.child.pid!);
+  const before = workers.map(mainThreadMs);
+  for (let i = 0; i < 20; i++) {
+    await wrkRate(`http://127.0.0.1:${server.port}/`, { connections: 50, seconds: 1 });
+    if (workers.every((pid, k) => mainThreadMs(pid) - before[k]! >= 500)) return;
+  }
+  process.stderr.write(`bench: a worker of ${workers.length} stayed cold after 20 warm-up rounds\n`);
+}
+
 /** Milliseconds from SIGHUP until the supervisor logs that every worker runs the new code. */
 async function hupLatency(server: Server, dir: string, workers: number, version: number): Promise<number> {
   const done = (server.stderr().match(/SIGHUP: \d+ workers? on the new code/g) ?? []).length;
@@ -151,30 +181,39 @@ const FIXED_CONNECTIONS = 20;
 export async function benchWorkers(options: { seconds: number; rounds: number }): Promise<string[][]> {
   const dir = mkdtempSync(join(tmpdir(), "gw-bench-workers-"));
   writeFileSync(join(dir, "app.ts"), helloApp(0));
-  // wrk paces each connection: a response, then this many ms before the next request.
+  // wrk paces each connection: a response, then a pause before the next request, drawn from 0 to
+  // twice the mean (each wrk thread seeds its own generator). A fixed pause kept the connections,
+  // which wrk opens together, in step: 20 requests arrived at once every 5 ms, as no set of
+  // independent clients sends them, and 2 workers split each burst that 1 worker took in one wakeup.
   const paced = join(dir, "paced.lua");
-  writeFileSync(paced, `function delay() return ${(FIXED_CONNECTIONS * 1000) / FIXED_RATE} end\n`);
+  const mean = (FIXED_CONNECTIONS * 1000) / FIXED_RATE;
+  writeFileSync(paced, `math.randomseed(tonumber(tostring({}):match("0x(%x+)"), 16))\nfunction delay() return math.random(0, ${2 * mean}) end\n`);
   const rows: string[][] = [];
   try {
     const plain = await startGw(dir, ["--no-reload"]);
     const one = await startGw(dir, ["--workers", "1"]);
     const two = await startGw(dir, ["--workers", "2"]);
-    type Name = "plain" | "one" | "two" | "oneFixed" | "twoFixed";
-    const results: Record<Name, Round[]> = { plain: [], one: [], two: [], oneFixed: [], twoFixed: [] };
+    const clusterOne = await startCluster(dir, 1);
+    const clusterTwo = await startCluster(dir, 2);
+    type Name = "plain" | "one" | "two" | "oneFixed" | "twoFixed" | "clusterOneFixed" | "clusterTwoFixed";
+    const results: Record<Name, Round[]> = { plain: [], one: [], two: [], oneFixed: [], twoFixed: [], clusterOneFixed: [], clusterTwoFixed: [] };
+    const fixedServers: Partial<Record<Name, Server>> = { oneFixed: one, twoFixed: two, clusterOneFixed: clusterOne, clusterTwoFixed: clusterTwo };
     const run = (name: Name): Promise<Round> => {
-      if (name === "oneFixed" || name === "twoFixed") return round(name === "oneFixed" ? one : two, options.seconds, FIXED_CONNECTIONS, paced);
-      return round({ plain, one, two }[name], options.seconds, 50);
+      const server = fixedServers[name];
+      if (server !== undefined) return round(server, options.seconds, FIXED_CONNECTIONS, paced);
+      return round({ plain, one, two }[name as "plain" | "one" | "two"], options.seconds, 50);
     };
     const ratios: number[] = [];
     try {
-      for (const name of ["plain", "one", "two"] as const) await run(name);
+      await run("plain");
+      for (const server of [one, two, clusterOne, clusterTwo]) await warm(server);
       for (let i = 0; i < options.rounds; i++) {
-        const order: Name[] = ["plain", "one", "two", "oneFixed", "twoFixed"];
+        const order: Name[] = ["plain", "one", "two", "oneFixed", "twoFixed", "clusterOneFixed", "clusterTwoFixed"];
         for (const name of i % 2 === 0 ? order : order.reverse()) results[name].push(await run(name));
         ratios.push(results.one.at(-1)!.rps / results.plain.at(-1)!.rps);
       }
     } finally {
-      await Promise.all([stop(plain), stop(one), stop(two)]);
+      await Promise.all([plain, one, two, clusterOne, clusterTwo].map(stop));
     }
     const per = (name: Name, key: "rps" | "cpu" | "run" | "supervisor" | "voluntary" | "involuntary", digits = 1): string => spread(results[name].map((r) => r[key]), digits);
     const ratioOf = (a: Name, b: Name): number[] => results[a].map((r, i) => r.run / results[b][i]!.run);
@@ -188,6 +227,8 @@ export async function benchWorkers(options: { seconds: number; rounds: number })
     rows.push([`  same rounds: context switches/request, voluntary`, per("twoFixed", "voluntary", 2), per("oneFixed", "voluntary", 2), "", "", ""]);
     rows.push([`  same rounds: context switches/request, involuntary`, per("twoFixed", "involuntary", 3), per("oneFixed", "involuntary", 3), "", "", ""]);
     rows.push([`  same rounds: worker shares of CPU, 2 workers`, spread(results.twoFixed.map((r) => Math.max(...r.shares) * 100), 0) + " % busiest", "", "", "", ""]);
+    rows.push([`  anchor, no gw: node:cluster hello on node:http, same rate, 2 workers vs 1`, per("clusterTwoFixed", "run"), per("clusterOneFixed", "run"), spread(ratioOf("clusterTwoFixed", "clusterOneFixed"), 2), "", ""]);
+    rows.push([`  gw's own rise: gw's ratio ÷ the anchor's (per round)`, "", "", spread(results.twoFixed.map((r, i) => r.run / results.oneFixed[i]!.run / (results.clusterTwoFixed[i]!.run / results.clusterOneFixed[i]!.run)), 2), "", ""]);
     const saturated = median(ratioOf("two", "one"));
     rows.push(["CPU µs/request saturated (wrk -c50, all gw on CPU 0): 2 workers vs 1", per("two", "run"), per("one", "run"), `${spread(ratioOf("two", "one"), 2)}`, "", saturated <= 1.05 ? "" : "time-sliced"]);
     rows.push([`  same rounds: req/s`, per("two", "rps", 0), per("one", "rps", 0), "", "", ""]);

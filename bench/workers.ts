@@ -197,12 +197,14 @@ export async function benchWorkers(options: { seconds: number; rounds: number })
     const clusterTwo = await startCluster(dir, 2);
     type Name = "plain" | "one" | "two" | "oneFixed" | "twoFixed" | "clusterOneFixed" | "clusterTwoFixed";
     const results: Record<Name, Round[]> = { plain: [], one: [], two: [], oneFixed: [], twoFixed: [], clusterOneFixed: [], clusterTwoFixed: [] };
-    const fixedServers: Partial<Record<Name, Server>> = { oneFixed: one, twoFixed: two, clusterOneFixed: clusterOne, clusterTwoFixed: clusterTwo };
-    const run = (name: Name): Promise<Round> => {
-      const server = fixedServers[name];
-      if (server !== undefined) return round(server, options.seconds, FIXED_CONNECTIONS, paced);
-      return round({ plain, one, two }[name as "plain" | "one" | "two"], options.seconds, 50);
+    // Saturated with 50 connections, or paced at the fixed rate.
+    const unpaced = (server: Server): [Server, number, string?] => [server, 50];
+    const atFixedRate = (server: Server): [Server, number, string?] => [server, FIXED_CONNECTIONS, paced];
+    const setups: Record<Name, [Server, number, string?]> = {
+      plain: unpaced(plain), one: unpaced(one), two: unpaced(two),
+      oneFixed: atFixedRate(one), twoFixed: atFixedRate(two), clusterOneFixed: atFixedRate(clusterOne), clusterTwoFixed: atFixedRate(clusterTwo),
     };
+    const run = (name: Name): Promise<Round> => round(setups[name][0], options.seconds, setups[name][1], setups[name][2]);
     const ratios: number[] = [];
     try {
       await run("plain");

@@ -223,7 +223,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     worker.on("exit", () => {
       slot.isDead = true;
       slot.bridge.fail("the app's worker ended");
-      if (standbys.includes(slot)) standbys.splice(standbys.indexOf(slot), 1);
+      const waiting = standbys.indexOf(slot);
+      if (waiting !== -1) standbys.splice(waiting, 1);
       if (slot === current && !isClosing) {
         current = undefined;
         schedule(["(the worker ended)"]);
@@ -374,7 +375,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     // before it read a file. Past that it is kept, as a load begun after the quiet would be,
     // and a change during the rest of it reloads again (edits that keep coming every few hundred
     // ms on a busy machine would otherwise throw every load away).
-    const isStale = lastChangeAt > loadStartedAt || moved().length > 0;
+    const movedBeforeQuiet = moved();
+    const isStale = lastChangeAt > loadStartedAt || movedBeforeQuiet.length > 0;
     const report = isStale ? undefined : await loading;
     const movedMeanwhile = report === undefined ? [] : moved();
     if (isClosing) {
@@ -385,8 +387,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       void slot.worker.terminate();
       changed = [...new Set([...paths, ...changed])];
       changedAt = startedAt;
-      const files = moved();
-      if (files.length > 0) schedule(files);
+      if (movedBeforeQuiet.length > 0) schedule(movedBeforeQuiet);
     } else if (report.type === "failed" && movedMeanwhile.length > 0) {
       // The failure may be a half-written save, whose last watch event may not even have
       // arrived. The old code keeps serving; load again.

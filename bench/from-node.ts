@@ -1,10 +1,12 @@
 // `node bench/from-node.ts [--seconds N] [--rounds N] [--instructions] [--requests N]`: an Express 5
 // app on plain node:http against the same app behind gw (makeServer + fromNodeListener).
-// Default: alternating wrk rounds (server in this process), req/s medians, spread and the ratio
-// (target >= 0.85). --instructions: each server alone in a process under valgrind's callgrind,
-// driven by a keep-alive client for N and 2N requests; the difference divided by N is the
-// per-request instruction count, deterministic where wall-clock rounds are not on a busy machine.
-import { spawn, spawnSync } from "node:child_process";
+// Default: alternating wrk rounds, each server alone in its own process on CPU 0 (wrk runs on CPU 1,
+// as in every bench: bench/common.ts), req/s medians, spread and the ratio (target >= 0.85). Two
+// servers in one process would share a heap and Express's compiled code, which taxes both unevenly.
+// --instructions: each server alone in a process under valgrind's callgrind, driven by a keep-alive
+// client for N and 2N requests; the difference divided by N is the per-request instruction count,
+// deterministic where wall-clock rounds are not on a busy machine.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, request, Agent } from "node:http";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,7 +17,7 @@ import { parseArgs } from "node:util";
 import express from "express";
 import { fromNodeListener } from "../src/adapters/from-node.ts";
 import { makeServer } from "../src/server/http.ts";
-import { median, wrkRate } from "./common.ts";
+import { median, pinned, wrkRate } from "./common.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -58,12 +60,32 @@ if (args.serve !== undefined) {
   await wallClock(Number(args.seconds), Number(args.rounds));
 }
 
+/** Runs one server (`--serve kind`) in a child process, pinned as `pin` says; resolves to its URL. */
+async function startChild(kind: string, pin: (command: string, commandArgs: string[]) => [string, string[]]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(...pin(process.execPath, [import.meta.filename, "--serve", kind]), { stdio: ["ignore", "pipe", "inherit"] });
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const match = /^URL (.*)$/.exec(line);
+    if (match) return { url: match[1]!, child };
+  }
+  throw new Error(`the ${kind} server exited before listening`);
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  await once(child, "exit");
+}
+
 async function wallClock(seconds: number, rounds: number): Promise<void> {
-  const plain = await start("node");
-  const gw = await start("gw");
+  const onCpu0 = (command: string, commandArgs: string[]): [string, string[]] => pinned(0, command, commandArgs);
+  const plain = await startChild("node", onCpu0);
+  const gw = await startChild("gw", onCpu0);
   const gwRates: number[] = [];
   const plainRates: number[] = [];
   const ratios: number[] = [];
+  // A warm-up round each, unmeasured: a fresh process's first second is mostly V8 compiling.
+  await wrkRate(plain.url, { connections: 50, seconds: 1 });
+  await wrkRate(gw.url, { connections: 50, seconds: 1 });
   for (let round = 0; round < rounds; round++) {
     // Alternating which goes first, so a drift in the machine's load does not favour one.
     const first = round % 2 === 0;
@@ -79,9 +101,8 @@ async function wallClock(seconds: number, rounds: number): Promise<void> {
   console.log(`| scenario | gw req/s | node:http req/s | ratio (median) | ratio spread | target |`);
   console.log(`|---|---|---|---|---|---|`);
   console.log(`| Express hello | ${Math.round(median(gwRates))} | ${Math.round(median(plainRates))} | ${median(ratios).toFixed(2)} | ${spread(ratios, 2)} | >= 0.85 |`);
-  await plain.close();
-  await gw.close();
-  process.exit(0);
+  await stopChild(plain.child);
+  await stopChild(gw.child);
 }
 
 /** Sends `count` GETs over 4 keep-alive connections, 4 in flight. */
@@ -107,18 +128,9 @@ async function drive(url: string, count: number): Promise<void> {
 async function callgrindTotal(kind: string, count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "gw-callgrind-"));
   const out = join(dir, "callgrind.out");
-  const child = spawn("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, process.execPath, import.meta.filename, "--serve", kind], {
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const match = /^URL (.*)$/.exec(line);
-    if (match) {
-      await drive(match[1]!, count);
-      break;
-    }
-  }
-  child.kill("SIGTERM");
-  if (child.exitCode === null) await once(child, "exit");
+  const { url, child } = await startChild(kind, (command, commandArgs) => ["valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, command, ...commandArgs]]);
+  await drive(url, count);
+  await stopChild(child);
   const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, "utf8"));
   rmSync(dir, { recursive: true, force: true });
   if (!totals) throw new Error("no totals in callgrind's output");

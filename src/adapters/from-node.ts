@@ -120,8 +120,10 @@ function abortedError(): Error {
   return Object.assign(new Error("aborted"), { code: "ECONNRESET" });
 }
 
+/** Runs the callbacks of writes that are over, and empties the array (see Exchange's #callStartResponse). */
 function runCallbacks(writes: Write[], error: Error | undefined): void {
   for (const write of writes) if (typeof write.callback === "function") write.callback(error ?? null);
+  writes.length = 0;
 }
 
 function emitClose(res: ServerResponse): void {
@@ -141,7 +143,8 @@ class Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly socket: ListenerSocket;
-  readonly startResponse: StartResponse;
+  /** Dropped once called: see #callStartResponse. */
+  startResponse: StartResponse | undefined;
   status = "";
   headers: HeaderPair[] = [];
   writes: Write[] = [];
@@ -244,20 +247,37 @@ class Exchange {
       for (const write of this.writes) total += Buffer.byteLength(write.chunk);
       headers.push(["Content-Length", String(total)]);
     }
-    this.startResponse(this.status, headers);
+    this.#callStartResponse(headers);
+  }
+
+  /**
+   * startResponse holds gw's side of the request (its handler, the environ). Once called it is
+   * dropped, as write callbacks are once run and the array body's close() once closed: an
+   * object of a finished request that V8 has already moved to its old generation would keep
+   * whatever it still points to alive through every young-generation collection until the next
+   * full one, and at thousands of requests a second that was every request's whole graph
+   * (docs/PERFORMANCE.md, "fromNodeListener and the young generation").
+   */
+  #callStartResponse(headers: HeaderPair[]): void {
+    const startResponse = this.startResponse!;
+    this.startResponse = undefined;
+    startResponse(this.status, headers);
   }
 
   /** The whole response, already written: the chunks as an array body, with close() to finish it. */
   arrayBody(): Body {
     this.isStarted = true;
-    this.startResponse(this.status, this.headers);
+    this.#callStartResponse(this.headers);
     const writes = this.writes;
     const chunks: Chunk[] & { close?: () => void } = [];
     for (const write of writes) if (write.chunk.length > 0) chunks.push(write.chunk);
     this.writes = [];
     this.taken = writes;
     (this.res as unknown as NodeInternals).outputSize = 0;
-    chunks.close = () => this.close(true);
+    chunks.close = () => {
+      chunks.close = undefined;
+      this.close(true);
+    };
     return chunks;
   }
 

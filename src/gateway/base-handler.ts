@@ -469,6 +469,9 @@ export abstract class BaseHandler {
       }
     }
     this.#closeBody();
+    // Done with the body: a finished handler may be retained a while (by a connection, a log
+    // hook), and what the body holds (a whole adapter's request) need not be retained with it.
+    this.body = undefined;
     this.onFinish();
   }
 

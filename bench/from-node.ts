@@ -71,7 +71,7 @@ async function startChild(kind: string, pin: (command: string, commandArgs: stri
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
   await once(child, "exit");
 }
@@ -128,7 +128,7 @@ async function drive(url: string, count: number): Promise<void> {
 async function callgrindTotal(kind: string, count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "gw-callgrind-"));
   const out = join(dir, "callgrind.out");
-  const { url, child } = await startChild(kind, (command, commandArgs) => ["valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, command, ...commandArgs]]);
+  const { url, child } = await startChild(kind, (command, commandArgs) => ["valgrind", ["-q", "--tool=callgrind", `--callgrind-out-file=${out}`, command, ...commandArgs]]);
   await drive(url, count);
   await stopChild(child);
   const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, "utf8"));

@@ -469,8 +469,10 @@ export abstract class BaseHandler {
       }
     }
     this.#closeBody();
-    // Done with the body: a finished handler may be retained a while (by a connection, a log
-    // hook), and what the body holds (a whole adapter's request) need not be retained with it.
+    // Done with the body: a finished handler that V8 already moved to its old generation would
+    // otherwise keep the body (an adapter's whole request) alive through every young-generation
+    // collection until the next full one (docs/PERFORMANCE.md, "fromNodeListener and the young
+    // generation").
     this.body = undefined;
     this.onFinish();
   }

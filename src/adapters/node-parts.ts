@@ -6,7 +6,7 @@ import type { Environ } from "../core/types.ts";
 
 // node:http and node:stream by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
-const { Duplex } = process.getBuiltinModule("node:stream");
+const { Duplex, Readable, Writable } = process.getBuiltinModule("node:stream");
 
 /** What a listener's socket tells when it is destroyed (from-node's exchange). */
 export interface SocketOwner {
@@ -62,13 +62,74 @@ function targetOf(environ: Environ): string {
   return environ.QUERY_STRING ? `${path}?${environ.QUERY_STRING}` : path;
 }
 
+// ---- the listener socket's writable side -----------------------------------------------------
+//
+// Duplex's constructor gives every stream a WritableState, and WritableState binds a callback to
+// its stream (`onwrite.bind(undefined, stream)`). V8 allocates a share of those bound functions
+// straight in its old generation (about half of them while the code warms up, a few percent
+// after), and an old object that points to a young one keeps it alive through every
+// young-generation collection until the next full one: each such socket kept its request's whole
+// graph (req, res, the exchange, gw's handler and environ), megabytes promoted per collection
+// (docs/PERFORMANCE.md, "What kept the requests"). A listener's socket is
+// written to almost never (gw frames the response), so its WritableState is built without that
+// callback: the same fields with the same values (copied from one real state made here), on
+// WritableState's prototype, and the callback is made, bound to its socket, the first time
+// Node's code asks for it.
+
+type WritableStateClass = new (options: undefined, stream: DuplexType, isDuplex: boolean) => Record<PropertyKey, unknown>;
+const WritableState = (Writable as unknown as { WritableState: WritableStateClass }).WritableState;
+const kOwner = Symbol("gw.writableStateOwner");
+
+/** The prototype of the light states: WritableState's, plus onwrite made on demand. */
+const lightStatePrototype: object = Object.create(WritableState.prototype, {
+  onwrite: {
+    get(this: Record<PropertyKey, unknown>): unknown {
+      const onwrite = new WritableState(undefined, this[kOwner] as DuplexType, true).onwrite;
+      Object.defineProperty(this, "onwrite", { value: onwrite, writable: true, enumerable: true, configurable: true });
+      return onwrite;
+    },
+    set(this: Record<PropertyKey, unknown>, value: unknown): void {
+      Object.defineProperty(this, "onwrite", { value, writable: true, enumerable: true, configurable: true });
+    },
+    configurable: true,
+  },
+});
+
+/** A fresh WritableState's own fields but onwrite: Node keeps plain values there (counts, bits, nulls). */
+const freshStateFields: Record<PropertyKey, unknown> = (() => {
+  const probe = new WritableState(undefined, new Duplex(), true);
+  const fields: Record<PropertyKey, unknown> = {};
+  for (const key of Reflect.ownKeys(probe)) {
+    if (key === "onwrite") continue;
+    const value = probe[key];
+    if ((typeof value === "object" && value !== null) || typeof value === "function") {
+      throw new Error(`this Node's WritableState keeps an object in ${String(key)}, which gw cannot copy`);
+    }
+    fields[key] = value;
+  }
+  return fields;
+})();
+
+// The base of the listener's socket: Duplex's constructor, with the light writable state. A
+// function, not a class, so that SocketForListener (a class) can extend it and still be a
+// Duplex by its prototype: `socket instanceof Duplex` (and Writable) hold, every method is Node's.
+function ListenerDuplex(this: DuplexType & { _writableState: object }): void {
+  Readable.call(this as never);
+  const state = Object.assign(Object.create(lightStatePrototype) as Record<PropertyKey, unknown>, freshStateFields);
+  state[kOwner] = this;
+  this._writableState = state;
+  this.allowHalfOpen = true;
+}
+Object.setPrototypeOf(ListenerDuplex.prototype, Duplex.prototype);
+Object.setPrototypeOf(ListenerDuplex, Duplex);
+
 /**
  * The listener's socket: addresses from the environ (so req.ip, req.socket.remoteAddress and
  * req.secure work) and the socket methods frameworks call. Nothing is sent through it; what
  * code writes to it directly (a hand-made 100 Continue, say) is dropped, since gw frames the
  * response. Destroying it is how the listener cuts the response, and how gw tells it the client left.
  */
-class SocketForListener extends Duplex {
+class SocketForListener extends (ListenerDuplex as unknown as typeof Duplex) {
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   remoteFamily: string;

@@ -6,7 +6,7 @@ import type { Environ } from "../core/types.ts";
 
 // node:http and node:stream by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
-const { Duplex, Readable, Writable } = process.getBuiltinModule("node:stream");
+const { Duplex, Readable, Writable, getDefaultHighWaterMark } = process.getBuiltinModule("node:stream");
 
 /** What a listener's socket tells when it is destroyed (from-node's exchange). */
 export interface SocketOwner {
@@ -116,6 +116,8 @@ const freshStateFields: Record<PropertyKey, unknown> = (() => {
 function ListenerDuplex(this: DuplexType & { _writableState: object }): void {
   Readable.call(this as never);
   const state = Object.assign(Object.create(lightStatePrototype) as Record<PropertyKey, unknown>, freshStateFields);
+  // As a real state reads it, so that stream.setDefaultHighWaterMark() made later counts.
+  state.highWaterMark = getDefaultHighWaterMark(false);
   state[kOwner] = this;
   this._writableState = state;
   this.allowHalfOpen = true;

@@ -9,6 +9,9 @@ import express from "express";
 import fastify from "fastify";
 import Koa from "koa";
 import { describe, expect, test } from "vitest";
+import type { App, Chunk } from "../../../src/core/types.ts";
+import { fromNodeListener } from "../../../src/adapters/from-node.ts";
+import { makeServer } from "../../../src/server/http.ts";
 import { withNodeListener } from "../../helpers/gateways.ts";
 import { RawConnection, sendRequest, waitUntil } from "../../helpers/http-client.ts";
 
@@ -95,6 +98,31 @@ describe("fromNodeListener", () => {
       await waitUntil("stream.finished reported", () => finishedError !== "not yet");
       expect((finishedError as NodeJS.ErrnoException | undefined)?.code).toBe("ERR_STREAM_PREMATURE_CLOSE");
     });
+  });
+
+  test("an array body's close() still finishes the response when a middleware copies it or calls it detached", async () => {
+    const finished: string[] = [];
+    const inner = fromNodeListener((req, res) => {
+      res.on("finish", () => finished.push(`finish ${req.url}`));
+      res.end(`body ${req.url}`);
+    });
+    // Middleware that rebuilds the body as an array of its own and keeps the inner close.
+    const app: App = (environ, startResponse) => {
+      const body = inner(environ, startResponse) as Chunk[] & { close(): void };
+      if (environ.PATH_INFO === "/copied") return Object.assign([...body], { close: body.close });
+      const { close } = body;
+      return Object.assign([...body], { close: () => close() });
+    };
+    const server = await makeServer("127.0.0.1", 0, app, { log: null });
+    void server.serveForever();
+    try {
+      expect((await sendRequest(server.url, "/copied")).body.toString()).toBe("body /copied");
+      expect((await sendRequest(server.url, "/detached")).body.toString()).toBe("body /detached");
+      await waitUntil("both responses finished", () => finished.length === 2);
+      expect(finished).toEqual(["finish /copied", "finish /detached"]);
+    } finally {
+      await server.shutdown(1_000);
+    }
   });
 
   test("a finished request does not outlive V8's young-generation collections (docs/PERFORMANCE.md)", async () => {

@@ -1,11 +1,13 @@
-// `node bench/from-node.ts [--seconds N] [--rounds N] [--instructions] [--requests N]`: an Express 5
+// `node bench/from-node.ts [--seconds N] [--rounds N] [--instructions] [--requests N] [--trials N]`: an Express 5
 // app on plain node:http against the same app behind gw (makeServer + fromNodeListener).
 // Default: alternating wrk rounds, each server alone in its own process on CPU 0 (wrk runs on CPU 1,
 // as in every bench: bench/common.ts), req/s medians, spread and the ratio (target >= 0.85). Two
 // servers in one process would share a heap and Express's compiled code, which taxes both unevenly.
 // --instructions: each server alone in a process under valgrind's callgrind, driven by a keep-alive
-// client for N and 2N requests; the difference divided by N is the per-request instruction count,
-// deterministic where wall-clock rounds are not on a busy machine.
+// client for N and 2N requests; the difference divided by N is the per-request instruction count.
+// It does not depend on the machine's load, but it does on when V8 optimizes a function or runs a
+// full collection, which may land in either run (three runs of 1500 gave 0.81, 0.89 and 0.86): so
+// --trials pairs (3 by default), the median ratio and its spread.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, request, Agent } from "node:http";
 import { once } from "node:events";
@@ -25,6 +27,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "5" },
     instructions: { type: "boolean", default: false },
     requests: { type: "string", default: "2000" },
+    trials: { type: "string", default: "3" },
     // Internal: run one server until SIGTERM.
     serve: { type: "string" },
   },
@@ -55,7 +58,7 @@ if (args.serve !== undefined) {
   process.on("SIGTERM", () => process.exit(0));
   console.log(`URL ${server.url}`);
 } else if (args.instructions) {
-  await instructionCounts(Number(args.requests));
+  await instructionCounts(Number(args.requests), Number(args.trials));
 } else {
   await wallClock(Number(args.seconds), Number(args.rounds));
 }
@@ -137,17 +140,23 @@ async function callgrindTotal(kind: string, count: number): Promise<number> {
   return Number(totals[1]);
 }
 
-async function instructionCounts(count: number): Promise<void> {
+async function instructionCounts(count: number, trials: number): Promise<void> {
   if (spawnSync("valgrind", ["--version"]).error !== undefined) throw new Error("--instructions needs valgrind");
-  const perRequest: Record<string, number> = {};
-  for (const kind of ["node", "gw"]) {
-    const small = await callgrindTotal(kind, count);
-    const large = await callgrindTotal(kind, 2 * count);
-    perRequest[kind] = (large - small) / count;
+  const perRequest: Record<string, number[]> = { node: [], gw: [] };
+  const ratios: number[] = [];
+  for (let trial = 0; trial < trials; trial++) {
+    for (const kind of ["node", "gw"]) {
+      const small = await callgrindTotal(kind, count);
+      const large = await callgrindTotal(kind, 2 * count);
+      perRequest[kind]!.push((large - small) / count);
+    }
+    ratios.push(perRequest.node![trial]! / perRequest.gw![trial]!);
   }
-  console.log(`Express hello, instructions per request (callgrind, ${count} vs ${2 * count} keep-alive requests), node ${process.version}`);
-  console.log(`| server | instructions/request | ratio (node:http / gw) | target |`);
-  console.log(`|---|---|---|---|`);
-  console.log(`| express on node:http | ${Math.round(perRequest.node!)} | | |`);
-  console.log(`| gw + fromNodeListener | ${Math.round(perRequest.gw!)} | ${(perRequest.node! / perRequest.gw!).toFixed(2)} | >= 0.85 |`);
+  const spread = (values: number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+  const thousands = (values: number[]): string => `${(median(values) / 1000).toFixed(1)}k (${spread(values.map((value) => value / 1000), 1)}k)`;
+  console.log(`Express hello, instructions per request (callgrind, ${count} vs ${2 * count} keep-alive requests, ${trials} trials: median and spread), node ${process.version}`);
+  console.log(`| server | instructions/request | ratio (node:http / gw) | ratio spread | target |`);
+  console.log(`|---|---|---|---|---|`);
+  console.log(`| express on node:http | ${thousands(perRequest.node!)} | | | |`);
+  console.log(`| gw + fromNodeListener | ${thousands(perRequest.gw!)} | ${median(ratios).toFixed(2)} | ${spread(ratios, 2)} | >= 0.85 |`);
 }

@@ -82,6 +82,37 @@ describe("fromNodeListener keeps Node's response semantics", () => {
     expect(thrown).toEqual(["ERR_INVALID_CHAR"]);
   });
 
+  test("hop-by-hop headers the listener sets are dropped, whatever their case; gw frames the response itself", async () => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      if (req.url === "/set") {
+        res.setHeader("Connection", "close");
+        res.setHeader("keep-alive", "timeout=99");
+        res.setHeader("Transfer-Encoding", "chunked");
+        res.setHeader("Upgrade", "h2c");
+        res.setHeader("TE", "trailers");
+        res.setHeader("X-Kept", "1");
+        res.end("set");
+      } else {
+        res.writeHead(200, ["CONNECTION", "close", "Proxy-Authenticate", "Basic", "X-Kept", "2"]);
+        res.end("raw");
+      }
+    };
+    await withNodeListener(listener, async (url) => {
+      const connection = await RawConnection.open(url);
+      for (const [path, body, kept] of [["/set", "set", "1"], ["/raw", "raw", "2"]] as const) {
+        connection.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const response = await connection.readResponse();
+        // What is there of Connection and Keep-Alive is gw's server's own, for a kept-alive connection.
+        expect(response.headers.get("connection")).toEqual(["keep-alive"]);
+        expect(response.headers.get("keep-alive")).not.toContain("timeout=99");
+        for (const name of ["transfer-encoding", "upgrade", "te", "proxy-authenticate"]) expect(response.headers.has(name)).toBe(false);
+        expect(response.headers.get("content-length")).toEqual([String(body.length)]);
+        expect([response.headers.get("x-kept"), response.wire.toString()]).toEqual([[kept], body]);
+      }
+      connection.close();
+    });
+  });
+
   test("HEAD gets the GET's Content-Length and no body; the connection stays usable", async () => {
     const app = express();
     app.get("/", (_req, res) => void res.type("text").send("twelve bytes"));

@@ -11,7 +11,7 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import { HOP_BY_HOP, isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
 import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
-import { baseFinish, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
+import { baseFinish, kNeedDrain, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
 
 // node:http by getBuiltinModule, not import: see docs/ARCHITECTURE.md, "Startup".
 const http = process.getBuiltinModule("node:http");
@@ -338,8 +338,12 @@ class Exchange {
       process.nextTick(runCallbacks, taken, undefined);
     }
     if (res.writableNeedDrain && (res as unknown as NodeInternals).outputSize < res.writableHighWaterMark) {
-      // Node's _flush emits 'drain' when nothing is left to flush.
+      // Node 24's _flush emits 'drain' when nothing is left to flush; Node 22's does not.
       (res as unknown as NodeInternals)._flush();
+      if (res.writableNeedDrain && kNeedDrain !== undefined && !res.destroyed) {
+        (res as unknown as Record<symbol, boolean>)[kNeedDrain] = false;
+        res.emit("drain");
+      }
     }
   }
 

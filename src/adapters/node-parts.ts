@@ -44,6 +44,16 @@ export const kOutHeaders: symbol = (() => {
   return found;
 })();
 
+/**
+ * Node's own flag for "write() said false, 'drain' is owed": a response's own symbol described
+ * "kNeedDrain" (Node 22 and 24). Node 24's _flush() emits that drain once nothing is left to
+ * flush; Node 22's does so only after a flush that wrote something, so from-node's exchange clears
+ * the flag and emits 'drain' itself there.
+ */
+export const kNeedDrain: symbol | undefined = Object.getOwnPropertySymbols(new http.ServerResponse(new http.IncomingMessage(null as never))).find(
+  (symbol) => symbol.description === "kNeedDrain",
+);
+
 const headerNames = new Map<string, string>();
 function headerName(key: string): string {
   let name = headerNames.get(key);
@@ -64,17 +74,16 @@ function targetOf(environ: Environ): string {
 
 // ---- the listener socket's writable side -----------------------------------------------------
 //
-// Duplex's constructor gives every stream a WritableState, and WritableState binds a callback to
-// its stream (`onwrite.bind(undefined, stream)`). V8 allocates a share of those bound functions
-// straight in its old generation (about half of them while the code warms up, a few percent
-// after), and an old object that points to a young one keeps it alive through every
+// Duplex's constructor gives every stream a WritableState, and WritableState makes a callback
+// bound to its stream (its `onwrite`). V8 placed a share of those functions in its old generation
+// (found there right after the socket was made: about half while the code warmed up, a few per
+// cent after), and an old object that points to a young one keeps it alive through every
 // young-generation collection until the next full one: each such socket kept its request's whole
-// graph (req, res, the exchange, gw's handler and environ), megabytes promoted per collection
-// (docs/PERFORMANCE.md, "What kept the requests"). A listener's socket is
-// written to almost never (gw frames the response), so its WritableState is built without that
-// callback: the same fields with the same values (copied from one real state made here), on
-// WritableState's prototype, and the callback is made, bound to its socket, the first time
-// Node's code asks for it.
+// graph (req, res, the exchange, gw's handler and environ), megabytes moved a collection
+// (docs/PERFORMANCE.md, "What kept the requests"). A listener's socket is written to almost never
+// (gw frames the response), so its WritableState is built without that callback: the same fields
+// with the same values (copied from one real state made here) on WritableState's prototype, and
+// the callback made, bound to its socket, the first time Node's code asks for it.
 
 type WritableStateClass = new (options: undefined, stream: DuplexType, isDuplex: boolean) => Record<PropertyKey, unknown>;
 const WritableState = (Writable as unknown as { WritableState: WritableStateClass }).WritableState;

@@ -126,7 +126,7 @@ export class HttpServer {
   #accept(req: IncomingMessage, res: ServerResponse): void {
     // node also parses "HTTP/2.0" and HTTP/0.9's bare "GET /"; gw speaks HTTP/1.x only.
     if (req.httpVersionMajor !== 1) return this.#refuseHead(req, res, 505);
-    // node keeps one pair past the limit (maxHeadersCount) and would drop the rest unseen.
+    // Python's http.server refuses more than 100 fields; node keeps them all (maxHeadersCount 0).
     if (req.rawHeaders.length > 2 * MAX_HEADERS) return this.#refuseHead(req, res, 431);
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
@@ -318,8 +318,10 @@ export async function makeServer(host: string, port: number, app: AnyApp, option
   const httpServer: Server = options.tls === undefined
     ? http.createServer(serverOptions)
     : (process.getBuiltinModule("node:https").createServer({ ...serverOptions, ...options.tls }) as unknown as Server);
-  // One pair past Python's limit, so that #accept can tell "too many" from "just enough".
-  httpServer.maxHeadersCount = MAX_HEADERS + 1;
+  // Every pair is kept (the head is bounded by maxHeaderSize), so #accept sees how many came and
+  // answers more than Python's 100 with 431. A cap would drop the pairs past it unseen, and on
+  // Node 22 a Host among them made node answer 400 for a missing Host before #accept could.
+  httpServer.maxHeadersCount = 0;
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(translateListenError(error, host, port));
     const onListening = (): void => {

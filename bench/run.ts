@@ -4,7 +4,7 @@
 // (per round, default 2), --rounds N (default 7), --only NAME, --tool wrk|autocannon.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -40,6 +40,8 @@ const scenarios: Scenario[] = [
 
 const here = import.meta.dirname;
 const scratch = mkdtempSync(join(tmpdir(), "gw-bench-"));
+// wrk's Lua scripts live here for the run only.
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 
 async function startServer(impl: string, scenario: string): Promise<{ child: ChildProcess; port: number }> {
   const [command, commandArgs] = pinned(0, process.execPath, [join(here, "servers.ts"), impl, scenario]);

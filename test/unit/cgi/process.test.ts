@@ -1,5 +1,5 @@
 // startScript: a script as its own process group, with stdin fed, stderr logged, a timeout and kills.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -66,7 +66,8 @@ describe("startScript", () => {
   });
 
   test("the timeout ends stdout even when a child escaped the group with setsid and holds the pipe", async () => {
-    const pidFile = join(mkdtempSync(join(tmpdir(), "gw-setsid-")), "pid");
+    const dir = mkdtempSync(join(tmpdir(), "gw-setsid-"));
+    const pidFile = join(dir, "pid");
     const opts = options(`setsid sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & echo 'Content-Type: text/plain'; echo; sleep 1000`, { timeout: 300 });
     const script = startScript(opts)!;
     const started = Date.now();
@@ -76,6 +77,7 @@ describe("startScript", () => {
     // The escaped child is outside the group, so no kill of ours reached it: end it by its pid.
     await waitUntil("the escaped child's pid", () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "");
     process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("terminate kills it now and throws its output away", async () => {

@@ -99,13 +99,17 @@ async function wallClock(seconds: number, rounds: number): Promise<void> {
     gwRates.push(g);
     ratios.push(g / p2);
   }
-  const spread = (values: number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
   console.log(`fromNodeListener(express) vs express on node:http, wrk -c50, ${seconds}s x ${rounds} interleaved, node ${process.version}`);
   console.log(`| scenario | gw req/s | node:http req/s | ratio (median) | ratio spread | target |`);
   console.log(`|---|---|---|---|---|---|`);
   console.log(`| Express hello | ${Math.round(median(gwRates))} | ${Math.round(median(plainRates))} | ${median(ratios).toFixed(2)} | ${spread(ratios, 2)} | >= 0.85 |`);
   await stopChild(plain.child);
   await stopChild(gw.child);
+}
+
+/** The lowest and highest of some values, as "low–high". */
+function spread(values: number[], digits: number): string {
+  return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
 }
 
 /** Sends `count` GETs over 4 keep-alive connections, 4 in flight. */
@@ -152,7 +156,6 @@ async function instructionCounts(count: number, trials: number): Promise<void> {
     }
     ratios.push(perRequest.node![trial]! / perRequest.gw![trial]!);
   }
-  const spread = (values: number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
   const thousands = (values: number[]): string => `${(median(values) / 1000).toFixed(1)}k (${spread(values.map((value) => value / 1000), 1)}k)`;
   console.log(`Express hello, instructions per request (callgrind, ${count} vs ${2 * count} keep-alive requests, ${trials} trials: median and spread), node ${process.version}`);
   console.log(`| server | instructions/request | ratio (node:http / gw) | ratio spread | target |`);

@@ -9,7 +9,7 @@
 // else (setHeader, writeHead, write/end with their callbacks, 'finish', 'close', drains,
 // req.pipe) is Node's own code.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
-import { HOP_BY_HOP, isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
+import { isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
 import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
 import { baseFinish, kNeedDrain, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
 
@@ -98,10 +98,6 @@ interface Write {
   callback: Callback;
 }
 
-/** 1 at the lengths of the hop-by-hop header names. */
-const hopByHopLengths = new Uint8Array(32);
-for (const name of HOP_BY_HOP) hopByHopLengths[name.length] = 1;
-
 /** Adds one header as gw pairs: values in an array are one line each, as Node writes them. */
 function addHeader(pairs: HeaderPair[], name: string, value: unknown, shouldValidate: boolean): void {
   if (shouldValidate) http.validateHeaderName(name);
@@ -115,9 +111,8 @@ function addHeader(pairs: HeaderPair[], name: string, value: unknown, shouldVali
     return;
   }
   if (shouldValidate) http.validateHeaderValue(name, value as string);
-  // Framing is gw's: it sets Content-Length or chunking for the client it talks to. The length
-  // alone rules out most names (Content-Type, Content-Length, ETag) before any lowercasing.
-  if (hopByHopLengths[name.length] === 1 && isHopByHop(name)) return;
+  // Framing is gw's: it sets Content-Length or chunking for the client it talks to.
+  if (isHopByHop(name)) return;
   pairs.push([name, String(value)]);
 }
 
@@ -338,12 +333,10 @@ class Exchange {
       process.nextTick(runCallbacks, taken, undefined);
     }
     if (res.writableNeedDrain && (res as unknown as NodeInternals).outputSize < res.writableHighWaterMark) {
-      // Node 24's _flush emits 'drain' when nothing is left to flush; Node 22's does not.
-      (res as unknown as NodeInternals)._flush();
-      if (res.writableNeedDrain && kNeedDrain !== undefined && !res.destroyed) {
-        (res as unknown as Record<symbol, boolean>)[kNeedDrain] = false;
-        res.emit("drain");
-      }
+      // What Node's server does on its socket's 'drain' for the response that owed one (Node's
+      // own _flush() would do it only on Node 24, and only once nothing was left to flush).
+      (res as unknown as Record<symbol, boolean>)[kNeedDrain] = false;
+      res.emit("drain");
     }
   }
 

@@ -24,20 +24,21 @@ export interface NodeInternals {
   _consuming: boolean;
   _readableState: { readingMore: boolean; resumeScheduled: boolean };
   outputSize: number;
-  _flush(): void;
   _finish(): void;
 }
 /** ServerResponse's own _finish, which the hook calls before marking the end. */
 export const baseFinish: () => void = (http.ServerResponse.prototype as unknown as NodeInternals)._finish;
 
+// Node's own symbols are found on a response made once here: its own symbol properties.
+const probeResponse = new http.ServerResponse(new http.IncomingMessage(null as never));
+
 // Node's own symbol for the headers setHeader() collects: _storeHeader gets that very object when
 // the headers came from setHeader(), and a plain object or array when only writeHead() gave them.
 /** Node's own symbol for the headers setHeader() collects. */
 export const kOutHeaders: symbol = (() => {
-  const probe = new http.ServerResponse(new http.IncomingMessage(null as never));
-  probe.setHeader("x-probe", "1");
-  const found = Object.getOwnPropertySymbols(probe).find((symbol) => {
-    const value = (probe as unknown as Record<symbol, unknown>)[symbol];
+  probeResponse.setHeader("x-probe", "1");
+  const found = Object.getOwnPropertySymbols(probeResponse).find((symbol) => {
+    const value = (probeResponse as unknown as Record<symbol, unknown>)[symbol];
     return typeof value === "object" && value !== null && "x-probe" in value;
   });
   if (found === undefined) throw new Error("this Node's ServerResponse keeps its headers where gw cannot find them");
@@ -45,14 +46,14 @@ export const kOutHeaders: symbol = (() => {
 })();
 
 /**
- * Node's own flag for "write() said false, 'drain' is owed": a response's own symbol described
- * "kNeedDrain" (Node 22 and 24). Node 24's _flush() emits that drain once nothing is left to
- * flush; Node 22's does so only after a flush that wrote something, so from-node's exchange clears
- * the flag and emits 'drain' itself there.
+ * Node's own flag for "write() said false, 'drain' is owed", described "kNeedDrain" (Node 22 and
+ * 24): from-node's exchange clears it and emits 'drain' once gw has taken what was held back.
  */
-export const kNeedDrain: symbol | undefined = Object.getOwnPropertySymbols(new http.ServerResponse(new http.IncomingMessage(null as never))).find(
-  (symbol) => symbol.description === "kNeedDrain",
-);
+export const kNeedDrain: symbol = (() => {
+  const found = Object.getOwnPropertySymbols(probeResponse).find((symbol) => symbol.description === "kNeedDrain");
+  if (found === undefined) throw new Error("this Node's ServerResponse keeps its drain flag where gw cannot find it");
+  return found;
+})();
 
 const headerNames = new Map<string, string>();
 function headerName(key: string): string {
@@ -106,7 +107,7 @@ const lightStatePrototype: object = Object.create(WritableState.prototype, {
 
 /** A fresh WritableState's own fields but onwrite: Node keeps plain values there (counts, bits, nulls). */
 const freshStateFields: Record<PropertyKey, unknown> = (() => {
-  const probe = new WritableState(undefined, new Duplex(), true);
+  const probe = (new Duplex() as unknown as { _writableState: Record<PropertyKey, unknown> })._writableState;
   const fields: Record<PropertyKey, unknown> = {};
   for (const key of Reflect.ownKeys(probe)) {
     if (key === "onwrite") continue;

@@ -45,9 +45,14 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "upgrade",
 ]);
 
+// The lengths of the hop-by-hop names as bits: most names (Content-Type, Content-Length, ETag)
+// are ruled out by their length, before any lowercasing.
+const HOP_BY_HOP_LENGTHS = [...HOP_BY_HOP].reduce((bits, name) => bits | (1 << name.length), 0);
+
 /** Whether header `name` (any case) is a hop-by-hop header. */
 export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name.toLowerCase());
+  const length = name.length;
+  return length < 32 && ((HOP_BY_HOP_LENGTHS >>> length) & 1) === 1 && HOP_BY_HOP.has(name.toLowerCase());
 }
 
 /** The methods of RFC 9110 §9 and RFC 5789 (PATCH): what the router dispatches and the validator expects. */

@@ -264,6 +264,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (options.workers !== undefined && options.watch !== undefined) {
         throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --watch");
       }
+      if (options.workers !== undefined && options.inspect !== undefined) {
+        throw new UserError("--inspect debugs the dev server's app; --workers runs without it (debug with gw serve APP --inspect)");
+      }
+      if (options.livereload === true && (isFolder || !options.reload || options.workers !== undefined)) {
+        throw new UserError(`--livereload refreshes pages after the app reloads, and ${isFolder ? "a folder is not an app" : options.workers !== undefined ? "--workers does not reload" : "--no-reload turns reloading off"}`);
+      }
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,

@@ -160,35 +160,56 @@ export async function folderApp(folder: FolderOptions, io: Io): Promise<{ app: A
  * client that enables the NodeWorker domain (Chrome DevTools, VS Code) sees and attaches to, one
  * new target per reload, all through this one port.
  */
-async function openInspector(port: number, io: Io, pc: { dim(text: string): string }): Promise<void> {
+async function openInspector(port: number, isReloading: boolean, io: Io, pc: { dim(text: string): string }): Promise<void> {
   const inspector = await import("node:inspector");
   try {
     inspector.open(port, "127.0.0.1", false);
   } catch (error) {
     throw new UserError(`cannot open the inspector on 127.0.0.1:${port}: ${(error as Error).message}; use --inspect=0 for a free port`, { cause: error });
   }
-  io.stderr.write(pc.dim(`gw: inspector on ${inspector.url()} (chrome://inspect, or VS Code "attach" to 127.0.0.1:${new URL(inspector.url()!).port}); each reload is a new worker target`) + "\n");
+  // A port in use is not thrown: Node prints its own line and leaves the inspector closed.
+  const url = inspector.url();
+  if (url === undefined) throw new UserError(`cannot open the inspector on 127.0.0.1:${port}: the port is in use; use --inspect=0 for a free port`);
+  const targets = isReloading ? "; each reload is a new worker target" : "";
+  io.stderr.write(pc.dim(`gw: inspector on ${url} (chrome://inspect, or VS Code "attach" to 127.0.0.1:${new URL(url).port})${targets}`) + "\n");
 }
 
-/** The certificate and key to serve HTTPS with, or undefined for HTTP; mistakes are UserErrors. */
-async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string): string }): Promise<{ cert: string; key: string } | undefined> {
+/** The certificate and key to serve HTTPS with, and their files; undefined for HTTP. Mistakes are UserErrors. */
+async function tlsFor(asked: ServeOptions["tls"], io: Io, pc: { dim(text: string): string }): Promise<TlsFiles | undefined> {
   if (asked.certFile !== undefined || asked.keyFile !== undefined) {
     if (asked.isSelfSigned) throw new UserError("use either --https or --tls-cert and --tls-key, not both");
     if (asked.certFile === undefined || asked.keyFile === undefined) throw new UserError("--tls-cert and --tls-key go together");
+    const certFile = resolve(io.cwd, asked.certFile);
+    const keyFile = resolve(io.cwd, asked.keyFile);
     const read = (flag: string, file: string): string => {
       try {
-        return readFileSync(resolve(io.cwd, file), "utf8");
+        return readFileSync(file, "utf8");
       } catch (error) {
         throw new UserError(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`, { cause: error });
       }
     };
-    return { cert: read("--tls-cert", asked.certFile), key: read("--tls-key", asked.keyFile) };
+    const files = { cert: read("--tls-cert", certFile), key: read("--tls-key", keyFile), certFile, keyFile };
+    try {
+      // OpenSSL's own check of both files and of the pair, before any socket is bound.
+      process.getBuiltinModule("node:tls").createSecureContext({ cert: files.cert, key: files.key });
+    } catch (error) {
+      throw new UserError(`--tls-cert ${asked.certFile} with --tls-key ${asked.keyFile}: ${(error as Error).message.replace(/^error:[0-9A-F]+:/, "")}`, { cause: error });
+    }
+    return files;
   }
   if (!asked.isSelfSigned) return undefined;
   const { cacheFolder, localCertificate } = await import("../dev/certificate.ts");
   const made = await localCertificate(cacheFolder(io.env));
   io.stderr.write(pc.dim(`gw: HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1 ${made.isNew ? "made now in" : "from"} ${made.certFile}; trust it to silence browser warnings`) + "\n");
-  return { cert: made.cert, key: made.key };
+  return made;
+}
+
+/** A certificate and key in PEM, and the files they were read from. */
+interface TlsFiles {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /** Serves until a signal; resolves to the exit code. */
@@ -197,17 +218,32 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const layers = decideLayers(options, io.cwd, (line) => io.stderr.write(line + "\n"));
   // Built now, before any socket is bound: a missing folder or htpasswd file is a one-line error.
   const withLayers = buildLayers(layers);
+  const pc = colorsFor(io);
+  const tls = await tlsFor(options.tls, io, pc);
   if (options.workers !== undefined && options.app !== undefined) {
     withLayers(() => []);
     const { readyLine } = await import("../core/log.ts");
-    // Each worker process builds the same layers again from this setup.
-    const setup = { front: "http", listen: { host: options.host, port: options.port }, app: options.app, isQuiet: options.isQuiet, layers, keepUnderscoreHeaders: options.keepUnderscoreHeaders };
-    return serveWorkers(setup, (port) => readyLine(options.host || "0.0.0.0", port), options.workers, io);
+    if (options.envFiles.length > 0) {
+      // Read here for the one-line error; each worker reads them again as it boots.
+      const { readEnvFiles } = await import("../dev/env-files.ts");
+      readEnvFiles(options.envFiles, io.cwd);
+    }
+    // Each worker process builds the same layers again from this setup, and reads the
+    // certificate, key and env files as it boots: SIGHUP picks up new ones, as it does new code.
+    const setup = {
+      front: "http",
+      listen: { host: options.host, port: options.port },
+      app: options.app,
+      isQuiet: options.isQuiet,
+      layers,
+      keepUnderscoreHeaders: options.keepUnderscoreHeaders,
+      envFiles: options.envFiles,
+      ...(tls === undefined ? {} : { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }),
+    };
+    return serveWorkers(setup, (port) => readyLine(options.host || "0.0.0.0", port, tls === undefined ? "http" : "https"), options.workers, io);
   }
-  const pc = colorsFor(io);
-  const tls = await tlsFor(options.tls, io, pc);
-  if (options.inspectPort !== undefined) await openInspector(options.inspectPort, io, pc);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls };
+  if (options.inspectPort !== undefined) await openInspector(options.inspectPort, options.shouldReload && options.app !== undefined, io, pc);
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls: tls && { cert: tls.cert, key: tls.key } };
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.

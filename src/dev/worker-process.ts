@@ -1,5 +1,6 @@
 // The entry module of a `--workers` worker process: loads the user's app (here, because only
 // dev/ may import user code) and runs it under the supervisor with the front it names.
+import { readFileSync } from "node:fs";
 import type { App } from "../core/types.ts";
 import { appFunction } from "../core/util.ts";
 import { serveFastCgi } from "../server/fastcgi.ts";
@@ -7,6 +8,7 @@ import { makeServer } from "../server/http.ts";
 import { bindListener, portOf } from "../server/listen.ts";
 import { serveScgi } from "../server/scgi.ts";
 import { failWorker, runWorker, workerSetup, type StartFront } from "../server/worker.ts";
+import { envWithFiles, readEnvFiles } from "./env-files.ts";
 import { buildLayers, type FrontLayers } from "./layers.ts";
 import { installLoaderHooks, loadAppInProcess } from "./load.ts";
 
@@ -19,7 +21,9 @@ export const FRONTS: Record<string, StartFront> = {
     if ("socket" in target) throw new Error("the HTTP front listens on a host and port");
     const host = "host" in target ? target.host : "";
     const port = "port" in target ? target.port : 0;
+    const tls = setup.tls === undefined ? undefined : { cert: readFileSync(setup.tls.certFile), key: readFileSync(setup.tls.keyFile) };
     const server = await makeServer(host, port, app, {
+      tls,
       keepUnderscoreHeaders: setup.keepUnderscoreHeaders === true,
       log: hooks.log,
       errors: hooks.errors,
@@ -47,6 +51,8 @@ const setup = workerSetup();
 let app: App;
 try {
   installLoaderHooks();
+  // Before the app's import, which may read them; a later SIGHUP's workers read the files afresh.
+  if (setup.envFiles !== undefined && setup.envFiles.length > 0) Object.assign(process.env, envWithFiles(process.env, readEnvFiles(setup.envFiles, setup.cwd)));
   // A module that calls listen() at import is served on the supervisor's socket instead.
   const loaded = appFunction((await loadAppInProcess(setup.app, setup.cwd, "auto", (line) => process.stderr.write(`${line}\n`))).app);
   app = setup.layers === undefined ? loaded : buildLayers(setup.layers as FrontLayers)(loaded);

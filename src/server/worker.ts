@@ -33,6 +33,10 @@ export interface WorkerSetup {
   keepUnderscoreHeaders?: boolean;
   /** What the entry module puts in front of the app (dev/layers' FrontLayers; opaque here). */
   layers?: unknown;
+  /** The HTTP front's certificate and key files (PEM), read at boot: HTTPS when set. */
+  tls?: { certFile: string; keyFile: string };
+  /** --env-file and --env-file-if-exists, which the entry module reads into process.env at boot. */
+  envFiles?: { path: string; isOptional: boolean }[];
 }
 
 /** A front a worker runs: binds through the supervisor, serves, drains. */

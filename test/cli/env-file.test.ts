@@ -34,6 +34,27 @@ describe.concurrent("gw serve --env-file", () => {
     }
   });
 
+  test("--workers: every worker reads the files as it boots, so SIGHUP brings an edited value", async () => {
+    const dir = tempApp({ "app.ts": APP, ".env": "GREETING=first\nTOKEN=t\nFROM_SHELL=file\n" });
+    try {
+      const gw = await startGw(["serve", "app.ts", "--port", "0", "--workers", "2", "--env-file", ".env"], { cwd: dir.dir, env: { FROM_SHELL: "shell" } });
+      try {
+        for (let i = 0; i < 4; i++) expect((await gw.request("/", { headers: { connection: "close" } })).body.toString()).toBe("first|t|undefined|shell");
+        dir.write(".env", "GREETING=second\nTOKEN=t\n");
+        gw.child.kill("SIGHUP");
+        await gw.waitForStderr(/^gw: SIGHUP: 2 workers on the new code$/m);
+        for (let i = 0; i < 4; i++) expect((await gw.request("/", { headers: { connection: "close" } })).body.toString()).toBe("second|t|undefined|shell");
+      } finally {
+        expect((await gw.stop()).code).toBe(0);
+      }
+      const run = await runGw(["serve", "app.ts", "--port", "0", "--workers", "1", "--env-file", "nope.env"], { cwd: dir.dir });
+      expect(run.exitCode).not.toBe(0);
+      expect(run.stderr).toMatch(/^(?:gw: --env-file nope\.env: no such file|\S*node: nope\.env: not found)\n$/);
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
+
   test("--no-reload loads the files into the app's process too", async () => {
     const dir = tempApp({ "app.ts": APP, "a.env": "GREETING=a\nTOKEN=t\n", "b.env": "GREETING=b\n" });
     try {

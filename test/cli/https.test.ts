@@ -74,4 +74,51 @@ describe.concurrent("HTTPS", () => {
       app.remove();
     }
   }, 60_000);
+
+  test("a file that is not PEM, a key of another certificate: one line naming both files, before binding", async () => {
+    const app = tempApp({ "app.ts": APP, "notes.txt": "not a certificate\n" });
+    try {
+      for (const name of ["a", "b"]) {
+        execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`,
+          "-keyout", join(app.dir, `${name}-key.pem`), "-out", join(app.dir, `${name}-cert.pem`)], { stdio: "ignore" });
+      }
+      const cases: [string[], RegExp][] = [
+        [["--tls-cert", "notes.txt", "--tls-key", "a-key.pem"], /^gw: --tls-cert notes\.txt with --tls-key a-key\.pem: .*no start line\n$/],
+        [["--tls-cert", "a-cert.pem", "--tls-key", "b-key.pem"], /^gw: --tls-cert a-cert\.pem with --tls-key b-key\.pem: .*key values mismatch\n$/],
+        [["--tls-cert", "a-cert.pem", "--tls-key", "a-cert.pem", "--workers", "1"], /^gw: --tls-cert a-cert\.pem with --tls-key a-cert\.pem: .*unsupported\n$/],
+      ];
+      for (const [flags, line] of cases) {
+        const run = await runGw(["serve", "app.ts", "--port", "0", ...flags], { cwd: app.dir });
+        expect(run.exitCode, run.stderr).toBe(1);
+        expect(run.stderr).toMatch(line);
+      }
+    } finally {
+      app.remove();
+    }
+  }, 60_000);
+
+  test("--workers serves HTTPS with --tls-cert/--tls-key and with --https", async () => {
+    const app = tempApp({ "app.ts": APP });
+    const env = { XDG_CACHE_HOME: join(app.dir, "cache") };
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(app.dir, "key.pem"), "-out", join(app.dir, "cert.pem")], { stdio: "ignore" });
+      const given = await startGw(["serve", "app.ts", "--port", "0", "--workers", "2", "--tls-cert", "cert.pem", "--tls-key", "key.pem"], { cwd: app.dir });
+      try {
+        expect(given.readyLine).toBe(`Serving HTTPS on 127.0.0.1 port ${given.port} (https://127.0.0.1:${given.port}/) ...`);
+        expect(await httpsGet("127.0.0.1", given.port, readFileSync(join(app.dir, "cert.pem"), "utf8"))).toBe("https");
+      } finally {
+        expect((await given.stop()).code).toBe(0);
+      }
+      const made = await startGw(["serve", "app.ts", "--port", "0", "--workers", "1", "--https"], { cwd: app.dir, env });
+      try {
+        expect(made.readyLine).toMatch(/^Serving HTTPS on /);
+        expect(await httpsGet("127.0.0.1", made.port, readFileSync(join(app.dir, "cache", "gw", "localhost-cert.pem"), "utf8"))).toBe("https");
+      } finally {
+        expect((await made.stop()).code).toBe(0);
+      }
+    } finally {
+      app.remove();
+    }
+  }, 60_000);
 });

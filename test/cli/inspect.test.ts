@@ -1,7 +1,9 @@
 // `gw serve --inspect` from the outside: one inspector port for the dev server; a CDP client
 // that enables the NodeWorker domain sees each reload's worker and can pause in the new code.
+import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { describe, expect, test } from "vitest";
-import { pollUntil, startGw, tempApp } from "../helpers/gw.ts";
+import { pollUntil, runGw, startGw, tempApp } from "../helpers/gw.ts";
 
 const app = (version: string): string => `export default (environ: Record<string, unknown>, start: (s: string, h: [string, string][]) => unknown) => {
   const version = "${version}";
@@ -88,4 +90,21 @@ describe("gw serve --inspect", () => {
       dir.remove();
     }
   }, 60_000);
+
+  test("a port in use is one line and exit 1, not a crash", async () => {
+    const dir = tempApp({ "app.ts": app("v1") });
+    const busy = createServer().listen(0, "127.0.0.1");
+    try {
+      await once(busy, "listening");
+      const port = (busy.address() as AddressInfo).port;
+      const run = await runGw(["serve", "app.ts", "--port", "0", `--inspect=${port}`], { cwd: dir.dir });
+      expect(run.exitCode).toBe(1);
+      // Node prints its own line first; gw's is the last, and there is no stack.
+      expect(run.stderr.trim().split("\n").at(-1)).toBe(`gw: cannot open the inspector on 127.0.0.1:${port}: the port is in use; use --inspect=0 for a free port`);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      busy.close();
+      dir.remove();
+    }
+  });
 });

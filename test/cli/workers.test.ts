@@ -324,4 +324,19 @@ describe("gw serve --workers", () => {
       dir.remove();
     }
   }, 30_000);
+
+  // Each of these was once taken and ignored: gw served without it and said nothing.
+  test.each([
+    [["--workers", "2", "--inspect"], "gw: --inspect debugs the dev server's app; --workers runs without it (debug with gw serve APP --inspect)"],
+    [["--workers", "2", "--livereload"], "gw: --livereload refreshes pages after the app reloads, and --workers does not reload"],
+    [["--no-reload", "--livereload"], "gw: --livereload refreshes pages after the app reloads, and --no-reload turns reloading off"],
+  ])("%j is one line, exit 1", async (args, line) => {
+    const dir = tempApp({ "app.ts": appSource("x") });
+    try {
+      const run = await runGw(["serve", "app.ts", "--port", "0", ...args], { cwd: dir.dir });
+      expect([run.exitCode, run.stderr]).toEqual([1, `${line}\n`]);
+    } finally {
+      dir.remove();
+    }
+  });
 });

@@ -1,7 +1,8 @@
 // The demo app (wsgiref.simple_server.demo_app): "Hello world!", a blank line, then the environ
 // sorted, one `KEY = value` a line; an HTML page of the same for browsers.
+import { acceptsHtml } from "../core/http-syntax.ts";
 import { escapeHtml } from "../core/util.ts";
-import type { App, Environ } from "../core/types.ts";
+import type { App } from "../core/types.ts";
 
 function show(value: unknown): string {
   if (typeof value === "string") return value;
@@ -11,15 +12,11 @@ function show(value: unknown): string {
   return String(value);
 }
 
-function prefersHtml(environ: Environ): boolean {
-  const accept = environ.HTTP_ACCEPT;
-  return accept !== undefined && accept.includes("text/html");
-}
 
 /** Prints the environ it was called with: text/plain, or text/html when the client accepts HTML. */
 export const demoApp: App = (environ, startResponse) => {
   const rows = Object.keys(environ).sort().map((key) => [key, show(environ[key])] as const);
-  if (prefersHtml(environ)) {
+  if (acceptsHtml(environ.HTTP_ACCEPT)) {
     const items = rows.map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(value)}</td></tr>`).join("\n");
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gw demo</title>

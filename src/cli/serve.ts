@@ -2,6 +2,7 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { appFunction } from "../core/util.ts";
@@ -212,6 +213,11 @@ interface TlsFiles {
   keyFile: string;
 }
 
+/** Whether this machine has ::1, which the workers then bind for "localhost" besides 127.0.0.1. */
+function hasIpv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === "::1"));
+}
+
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const { buildLayers, decideLayers } = await import("../dev/layers.ts");
@@ -240,7 +246,10 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       envFiles: options.envFiles,
       ...(tls === undefined ? {} : { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }),
     };
-    return serveWorkers(setup, (port) => readyLine(options.host || "0.0.0.0", port, tls === undefined ? "http" : "https"), options.workers, io);
+    // As the one-process server prints it: "localhost" is a line for each loopback address it binds.
+    const addresses = options.host !== "localhost" ? [options.host || "0.0.0.0"] : hasIpv6Loopback() ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
+    const scheme = tls === undefined ? "http" : "https";
+    return serveWorkers(setup, (port) => addresses.map((address) => readyLine(address, port, scheme)).join("\n"), options.workers, io);
   }
   if (options.inspectPort !== undefined) await openInspector(options.inspectPort, options.shouldReload && options.app !== undefined, io, pc);
   const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls: tls && { cert: tls.cert, key: tls.key } };

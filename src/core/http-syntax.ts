@@ -103,3 +103,18 @@ export function isValidHost(host: string): boolean {
   }
   return true;
 }
+
+/**
+ * Whether an Accept header asks for HTML: it lists text/html with a q above 0 (a browser's does).
+ * `*` ranges do not count: curl and most libraries send `*\/*` and want text.
+ */
+export function acceptsHtml(accept: unknown): boolean {
+  if (typeof accept !== "string" || !accept.includes("html")) return false;
+  for (const item of accept.split(",")) {
+    const [range, ...params] = item.split(";");
+    if (range!.trim().toLowerCase() !== "text/html") continue;
+    const q = params.map((param) => param.trim().toLowerCase()).find((param) => param.startsWith("q="));
+    if (q === undefined || Number(q.slice(2)) > 0) return true;
+  }
+  return false;
+}

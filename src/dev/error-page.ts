@@ -3,6 +3,8 @@
 import { readFileSync, statSync } from "node:fs";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { inspect } from "node:util";
+import { acceptsHtml } from "../core/http-syntax.ts";
 import { escapeHtml } from "../core/util.ts";
 import { pageHead } from "../files/pages.ts";
 import type { FailureResponse } from "../gateway/base-handler.ts";
@@ -40,7 +42,7 @@ const STYLE = "body{font:15px system-ui,sans-serif;margin:2rem;color:#222}h1{col
 
 /** Answers a request while the app cannot load: a 500 with the failure, HTML when the client accepts it. */
 export function loadFailurePage(problem: LoadFailure, generation: number, environ: Environ, start: StartResponse): string[] {
-  if ((environ.HTTP_ACCEPT ?? "").includes("text/html")) {
+  if (acceptsHtml(environ.HTTP_ACCEPT)) {
     start("500 Internal Server Error", [["Content-Type", "text/html; charset=utf-8"], ["Cache-Control", "no-store"]]);
     return [`${pageHead("gw: the app failed to load", STYLE)}<body><h1>The app failed to load</h1>
 <p><strong>${escapeHtml(problem.message)}</strong></p>
@@ -125,17 +127,43 @@ export function sourceExcerpt(file: string, line: number): string | undefined {
 /** What the page shows of an error: its headline, the user's frames with source, the rest folded. */
 interface Report {
   headline: string;
+  /** The errors behind it: its cause (and theirs), an AggregateError's errors; one line each. */
+  behind: string[];
+  /** A hint when the error looks like a Node listener served as a gw app. */
+  hint: string | undefined;
   requestLine: string;
   shown: { where: string; excerpt: string | undefined }[];
+  /** Everything Node would print of it (stack, own properties, causes). */
   stack: string;
   hidden: number;
 }
 
+/** An error's first line: `Name: message`, or what was thrown when it is not an Error. */
+function headlineOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : `non-Error thrown: ${typeof error === "string" ? error : inspect(error, { breakLength: Infinity, depth: 2 })}`;
+}
+
+/** The causes of `error` (a few levels) and an AggregateError's errors, as headlines. */
+function errorsBehind(error: unknown): string[] {
+  const lines: string[] = [];
+  if (error instanceof AggregateError) for (const inner of error.errors.slice(0, 10)) lines.push(`error: ${headlineOf(inner)}`);
+  for (let cause = (error as { cause?: unknown } | null)?.cause, depth = 0; cause !== undefined && depth < 5; cause = (cause as { cause?: unknown } | null)?.cause, depth++) {
+    lines.push(`caused by ${headlineOf(cause)}`);
+  }
+  return lines;
+}
+
+// What `res.setHeader(...)` and its kind throw when a Node (req, res) listener was called as a gw app.
+const LISTENER_CALLED_AS_APP = /\b(?:setHeader|writeHead|getHeader|end|status|send|json|redirect|sendFile)\b is not a function/;
+
 function reportOf(error: unknown, environ: Environ): Report {
   const isError = error instanceof Error;
-  const headline = isError ? `${error.name}: ${error.message}` : `non-Error thrown: ${String(error)}`;
-  const stack = isError ? (error.stack ?? headline) : headline;
-  const frames = stackFrames(stack);
+  const headline = headlineOf(error);
+  const stack = isError ? inspect(error) : headline;
+  const hint = error instanceof TypeError && LISTENER_CALLED_AS_APP.test(error.message)
+    ? "If the app is a Node (req, res) listener, serve it with --node: gw took it for a gw app (environ, startResponse)."
+    : undefined;
+  const frames = stackFrames(isError ? (error.stack ?? headline) : headline);
   const cwd = process.cwd();
   const user = frames.filter((frame) => frame.isUser);
   const shown = user.slice(0, MAX_SHOWN_FRAMES).map((frame, index) => ({
@@ -145,7 +173,7 @@ function reportOf(error: unknown, environ: Environ): Report {
   }));
   const query = environ.QUERY_STRING ? `?${environ.QUERY_STRING}` : "";
   const uri = typeof environ.REQUEST_URI === "string" ? environ.REQUEST_URI : `${environ.SCRIPT_NAME ?? ""}${environ.PATH_INFO ?? ""}${query}`;
-  return { headline, requestLine: `${environ.REQUEST_METHOD} ${uri} ${environ.SERVER_PROTOCOL}`, shown, stack, hidden: frames.length - user.length };
+  return { headline, behind: errorsBehind(error), hint, requestLine: `${environ.REQUEST_METHOD} ${uri} ${environ.SERVER_PROTOCOL}`, shown, stack, hidden: frames.length - user.length };
 }
 
 /**
@@ -156,12 +184,12 @@ function reportOf(error: unknown, environ: Environ): Report {
 export function runtimeErrorPage(error: unknown, environ: Environ): FailureResponse {
   const report = reportOf(error, environ);
   const status = "500 Internal Server Error";
-  if ((typeof environ.HTTP_ACCEPT === "string" ? environ.HTTP_ACCEPT : "").includes("text/html")) {
+  if (acceptsHtml(environ.HTTP_ACCEPT)) {
     const frames = report.shown.map((frame) =>
       `<h2>at <code>${escapeHtml(frame.where)}</code></h2>\n${frame.excerpt === undefined ? "" : `<pre class="src">${escapeHtml(frame.excerpt)}</pre>\n`}`).join("");
     const body = `${pageHead("gw: 500 Internal Server Error", STYLE + "h2{font-size:1rem;font-weight:normal}.src{border-left:3px solid #b00020}")}<body>
 <h1>${escapeHtml(report.headline)}</h1>
-<p><code>${escapeHtml(report.requestLine)}</code></p>
+${report.behind.map((line) => `<p>${escapeHtml(line)}</p>\n`).join("")}${report.hint === undefined ? "" : `<p><strong>${escapeHtml(report.hint)}</strong></p>\n`}<p><code>${escapeHtml(report.requestLine)}</code></p>
 ${frames}<details><summary>Full stack (${report.hidden} frame${report.hidden === 1 ? "" : "s"} of gw, Node and libraries)</summary><pre>${escapeHtml(report.stack)}</pre></details>
 <p><small>The dev server shows this page because reload is on; with --no-reload a 500 names nothing. This page reloads itself after the next reload.</small></p>
 ${LIVERELOAD_SCRIPT}</body></html>
@@ -169,7 +197,8 @@ ${LIVERELOAD_SCRIPT}</body></html>
     return { status, headers: [["Content-Type", "text/html; charset=utf-8"], ["Cache-Control", "no-store"]], body };
   }
   const frames = report.shown.map((frame) => `  at ${frame.where}\n${frame.excerpt === undefined ? "" : `\n${frame.excerpt}\n\n`}`).join("");
-  const body = `gw: ${report.requestLine} failed\n\n${report.headline}\n${frames}` +
+  const body = `gw: ${report.requestLine} failed\n\n${report.headline}\n${report.behind.map((line) => `  ${line}\n`).join("")}` +
+    `${report.hint === undefined ? "" : `\n${report.hint}\n\n`}${frames}` +
     `${report.hidden > 0 ? `  (${report.hidden} frame${report.hidden === 1 ? "" : "s"} of gw, Node and libraries hidden)\n` : ""}`;
   return { status, headers: [["Content-Type", "text/plain; charset=utf-8"], ["Cache-Control", "no-store"]], body };
 }

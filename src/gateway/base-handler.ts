@@ -2,6 +2,7 @@
 // BaseHandler holds the PEP 3333 rules; its byte-stream and CGI subclasses are in stream-handler.ts.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import { inspect } from "node:util";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
 import { isValidHost, mayHaveBody } from "../core/http-syntax.ts";
@@ -113,7 +114,8 @@ export abstract class BaseHandler {
 
   /** Writes an error's trace to the error stream (wsgiref's log_exception). */
   protected logException(error: unknown): void {
-    const trace = error instanceof Error ? (error.stack ?? String(error)) : `non-Error thrown: ${String(error)}`;
+    // As Node prints an uncaught error: the stack, then own properties (code, errno) and the cause.
+    const trace = error instanceof Error ? inspect(error) : `non-Error thrown: ${typeof error === "string" ? error : inspect(error)}`;
     this.errors.write(trace.endsWith("\n") ? trace : trace + "\n");
   }
 

@@ -5,7 +5,7 @@ import { READY_LINE, startGw, tempApp, textApp } from "../helpers/gw.ts";
 import { sendRequest } from "../helpers/http-client.ts";
 
 describe.concurrent("loopback addresses", () => {
-  for (const mode of [[], ["--no-reload"]]) {
+  for (const mode of [[], ["--no-reload"], ["--workers", "2"]]) {
     test(`--host localhost answers on 127.0.0.1 and ::1 ${mode.join(" ") || "(reload)"}`, async () => {
       const app = tempApp({ "app.ts": textApp("both") });
       const gw = await startGw(["serve", "app.ts", "--host", "localhost", "--port", "0", ...mode], { cwd: app.dir });

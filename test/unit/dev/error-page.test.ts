@@ -50,4 +50,48 @@ describe("runtimeErrorPage", () => {
     expect(page.status).toBe("500 Internal Server Error");
     expect(page.body).toBe("gw: POST /x?a=1 HTTP/1.0 failed\n\nnon-Error thrown: just a string\n");
   });
+
+  test("a thrown object is shown as Node would print it, not [object Object]", () => {
+    const page = runtimeErrorPage({ code: 42, reason: "nope" }, setupTestingDefaults({}));
+    expect(String(page.body).split("\n")[2]).toBe("non-Error thrown: { code: 42, reason: 'nope' }");
+  });
+
+  test("causes and an AggregateError's errors are named, on the text page and the HTML one", () => {
+    const error = new AggregateError([new RangeError("first"), "second"], "all failed", { cause: new Error("outer", { cause: new TypeError("inner") }) });
+    const text = String(runtimeErrorPage(error, setupTestingDefaults({})).body);
+    expect(text.split("\n").slice(2, 7)).toEqual([
+      "AggregateError: all failed",
+      "  error: RangeError: first",
+      "  error: non-Error thrown: second",
+      "  caused by Error: outer",
+      "  caused by TypeError: inner",
+    ]);
+    const html = String(runtimeErrorPage(error, setupTestingDefaults({ HTTP_ACCEPT: "text/html" })).body);
+    expect(html).toContain("<p>caused by TypeError: inner</p>");
+    // The full trace, as Node prints it, has the causes' stacks too.
+    expect(html).toMatch(/\[cause\]: Error: outer/);
+  });
+
+  test("HTML only when Accept lists text/html with a q above 0", () => {
+    const type = (accept: string): string => runtimeErrorPage(new Error("x"), setupTestingDefaults({ HTTP_ACCEPT: accept })).headers[0]![1];
+    expect(type("text/html,application/xhtml+xml,*/*;q=0.8")).toBe("text/html; charset=utf-8");
+    expect(type("application/json, text/html;q=0.5")).toBe("text/html; charset=utf-8");
+    expect(type("text/html;q=0")).toBe("text/plain; charset=utf-8");
+    expect(type("text/html; q=0.0, */*")).toBe("text/plain; charset=utf-8");
+    expect(type("*/*")).toBe("text/plain; charset=utf-8");
+  });
+
+  test("a TypeError a Node listener throws when called as a gw app gets a hint to use --node", () => {
+    const listener = (_req: unknown, res: { setHeader(name: string, value: string): void }): void => res.setHeader("a", "b");
+    let error: unknown;
+    try {
+      listener({}, (() => {}) as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(String(runtimeErrorPage(error, setupTestingDefaults({})).body)).toContain("serve it with --node");
+    // Before the first frame: the source excerpt below quotes this test's own lines.
+    const other = String(runtimeErrorPage(new TypeError("x.map is not a function"), setupTestingDefaults({})).body);
+    expect(other.split("\n  at ")[0]).toBe("gw: GET / HTTP/1.0 failed\n\nTypeError: x.map is not a function");
+  });
 });

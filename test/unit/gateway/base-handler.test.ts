@@ -711,6 +711,20 @@ describe("bodies and write()", () => {
     };
     expectClean500(await runInMemory(app), "non-Error thrown: plain string\n");
   });
+
+  test("the log has what Node prints of an error: its own properties and its cause's stack", async () => {
+    const app: App = () => {
+      throw Object.assign(new Error("query failed", { cause: new Error("ECONNREFUSED 127.0.0.1:5432") }), { code: "E_DB" });
+    };
+    const result = await runInMemory(app);
+    expectClean500(result, /^Error: query failed\n\s+at /);
+    expect(result.errors).toMatch(/\[cause\]: Error: ECONNREFUSED 127\.0\.0\.1:5432\n\s+at /);
+    expect(result.errors).toMatch(/code: 'E_DB'/);
+    const thrown: App = () => {
+      throw { status: 418 };
+    };
+    expectClean500(await runInMemory(thrown), "non-Error thrown: { status: 418 }\n");
+  });
 });
 
 describe("close()", () => {

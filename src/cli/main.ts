@@ -17,6 +17,12 @@ export function parsePort(value: string): number {
   return Number(value);
 }
 
+/** Parses --inspect's optional port; a word that is not one was most likely meant as APP. */
+function parseInspectPort(value: string): number {
+  if (/^\d+$/.test(value)) return parsePort(value);
+  throw new InvalidArgumentError(`"${value}" is not a port; put APP before --inspect, or write --inspect=PORT`);
+}
+
 /** Parses --cgi-timeout: a number of seconds above 0. */
 export function parseSeconds(value: string): number {
   const seconds = Number(value);
@@ -234,7 +240,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--https", "serve HTTPS with a self-signed certificate for localhost (made once, kept in ~/.cache/gw)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM); needs --tls-key")
     .option("--tls-key <file>", "the private key (PEM) for --tls-cert")
-    .option("--inspect [port]", "open the inspector on 127.0.0.1:PORT (default 9229); each reloaded app appears as a worker target", parsePort)
+    .option("--inspect [port]", "open the inspector on 127.0.0.1:PORT (default 9229); each reloaded app appears as a worker target", parseInspectPort)
     .option("--livereload", "HTML pages reload in the browser after each good reload")
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))

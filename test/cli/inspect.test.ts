@@ -91,6 +91,12 @@ describe("gw serve --inspect", () => {
     }
   }, 60_000);
 
+  test("--inspect before APP takes APP for its port: one line that says so", async () => {
+    const run = await runGw(["serve", "--inspect", "app.ts"]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr.trim().split("\n")).toEqual([expect.stringMatching(/"app\.ts" is not a port; put APP before --inspect, or write --inspect=PORT$/)]);
+  });
+
   test("a port in use is one line and exit 1, not a crash", async () => {
     const dir = tempApp({ "app.ts": app("v1") });
     const busy = createServer().listen(0, "127.0.0.1");

@@ -56,9 +56,20 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-/** Parses --workers: a whole number from 1, or "auto" for one per CPU. */
+/** Workers a CPU may have: well past what any app needs (each is a Node process of 60–90 MB). */
+const WORKERS_PER_CPU = 32;
+
+/**
+ * Parses --workers: a whole number from 1 to 32 per CPU, or "auto" for one per CPU. The bound
+ * keeps a typo (100000) from forking until the machine runs out of memory.
+ */
 export function parseWorkers(value: string): number {
-  return value === "auto" ? availableParallelism() : parseCount(value);
+  const cpus = availableParallelism();
+  if (value === "auto") return cpus;
+  const count = parseCount(value);
+  const most = WORKERS_PER_CPU * cpus;
+  if (count > most) throw new InvalidArgumentError(`${count} is more than ${most}, ${WORKERS_PER_CPU} for each of this machine's ${cpus} CPUs; each worker is a Node process of 60–90 MB`);
+  return count;
 }
 
 /** Parses --max-requests-jitter: a whole number from 0. */

@@ -162,8 +162,18 @@ function addWorkerOptions(command: Command): Command {
     .option("--max-requests-jitter <n>", "with --max-requests: add 0..N at random per worker, so they do not restart together", parseCountOrZero, 0);
 }
 
-/** The WorkerOptions of a command's --workers and its tuning options; undefined without --workers. */
-function workerOptions(options: { workers?: number; timeout: number; gracefulTimeout: number; maxRequests?: number; maxRequestsJitter: number }): WorkerOptions | undefined {
+/** The options that tune --workers, by the name commander gives their values. */
+const WORKER_TUNING = [["timeout", "--timeout"], ["gracefulTimeout", "--graceful-timeout"], ["maxRequests", "--max-requests"], ["maxRequestsJitter", "--max-requests-jitter"]] as const;
+
+/**
+ * The WorkerOptions of a command's --workers and its tuning options; undefined without --workers.
+ * A tuning option given without --workers, or a jitter without --max-requests, is a UserError:
+ * it would do nothing.
+ */
+function workerOptions(options: { workers?: number; timeout: number; gracefulTimeout: number; maxRequests?: number; maxRequestsJitter: number }, command: Command): WorkerOptions | undefined {
+  const given = WORKER_TUNING.filter(([key]) => command.getOptionValueSource(key) === "cli").map(([, flag]) => flag);
+  if (options.workers === undefined && given.length > 0) throw new UserError(`${given[0]} tunes --workers, which is not given: add --workers N`);
+  if (options.maxRequests === undefined && given.includes("--max-requests-jitter")) throw new UserError("--max-requests-jitter spreads --max-requests, which is not given");
   return options.workers === undefined ? undefined : {
     count: options.workers,
     timeout: options.timeout,
@@ -262,7 +272,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-static", "do not serve the static/ folder beside APP")
     .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop");
   addWorkerOptions(addFolderOptions(serveCommand))
-    .action((app: string | undefined, options: ServeCommandOptions) => {
+    .action((app: string | undefined, options: ServeCommandOptions, command: Command) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
         throw new UserError(`--header-underscores is drop or keep, not ${JSON.stringify(options.headerUnderscores)}`);
@@ -298,7 +308,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           port: options.port ?? defaultPort(io),
           isQuiet: options.quiet === true,
           shouldReload: options.reload && !isFolder && options.workers === undefined,
-          workers: workerOptions(options),
+          workers: workerOptions(options, command),
           watch: options.watch ?? [],
           shouldValidate: options.validate,
           envFiles,
@@ -364,7 +374,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     addFolderOptions(command);
     if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
     addWorkerOptions(command);
-    command.action((app: string | undefined, options: FrontCommandOptions) => {
+    command.action((app: string | undefined, options: FrontCommandOptions, self: Command) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (isFolder && app !== undefined) throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
@@ -387,7 +397,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           isQuiet: options.quiet === true,
           shouldReload: options.reload === true,
           scriptName,
-          workers: workerOptions(options),
+          workers: workerOptions(options, self),
           folder: isFolder ? folderOptionsOf(options) : undefined,
         }, io),
       );

@@ -83,8 +83,12 @@ export function workerSetup(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
   return JSON.parse(text) as WorkerSetup;
 }
 
+// With a callback, a send on a channel the supervisor's death closed is not an unhandled 'error'
+// (EPIPE and a stack on stderr); node:cluster ends the worker on the disconnect that follows.
+const ignoreSendError = (): void => {};
+
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  process.send?.(message, ignoreSendError);
 }
 
 /** Tells the supervisor the app did not load (or bind), then exits 1. */
@@ -98,7 +102,9 @@ export function failWorker(error: unknown): void {
 
 /**
  * Writes access-log text to a pipe-safe sink: each write holds whole lines and at most PIPE_BUF
- * bytes, which POSIX makes atomic, so lines of several workers on one stderr never tear.
+ * bytes, which POSIX makes atomic, so lines of several workers on one stderr never tear. A line
+ * longer than that on its own (a request line with a 6 KB query) is cut to fit, and says how
+ * many bytes it lost: written whole, it tore on a pipe under load.
  */
 export function wholeLines(sink: TextSink, limit = 4096): TextSink {
   return {
@@ -115,12 +121,21 @@ export function wholeLines(sink: TextSink, limit = 4096): TextSink {
           end = next;
         }
         if (end === start) end = text.length;
-        sink.write(text.slice(start, end));
+        const piece = text.slice(start, end);
+        sink.write(bytes <= limit ? piece : cutLine(piece, limit));
         start = end;
       }
       return true;
     },
   };
+}
+
+/** One line cut to at most `limit` bytes, ending with how many bytes were left out and its newline. */
+function cutLine(line: string, limit: number): string {
+  const bytes = Buffer.from(line.endsWith("\n") ? line.slice(0, -1) : line);
+  // The note is at most 40 bytes; a character cut in two becomes U+FFFD (3 bytes), within that room.
+  const kept = bytes.subarray(0, limit - 48).toString();
+  return `${kept}… [${bytes.length - Buffer.byteLength(kept)} more bytes]\n`;
 }
 
 /** Serves `app` with the named front until the supervisor says drain (or goes away); never returns early. */

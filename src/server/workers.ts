@@ -39,6 +39,8 @@ interface Slot {
   isRetired: boolean;
   /** The request line the worker's watchdog last reported its blocked event loop serving. */
   stalledOn: string | undefined;
+  /** Why it did not boot, as it reported before exiting. */
+  failure?: string;
 }
 
 const BOOT_RETRIES = 5;
@@ -55,8 +57,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const listen = await concretePort(options.setup.listen);
   const heartbeat = Math.max(100, Math.min(1000, options.timeout * 250));
   const slots = new Map<number, Slot>();
-  /** Every worker process not yet exited, whatever its state. */
-  const alive = new Set<Worker>();
+  /** Every worker process not yet exited, whatever its state, with its slot. */
+  const alive = new Map<Worker, Slot>();
   let count = options.count;
   let generation = 1;
   let isStopping = false;
@@ -85,7 +87,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     const stalls = worker.process.stdio[STALL_FD] as NodeJS.ReadableStream | null | undefined;
     stalls?.setEncoding("utf8");
     stalls?.on("data", (text: string) => (slot.stalledOn = text.trim().split("\n").at(-1)));
-    alive.add(worker);
+    alive.set(worker, slot);
     // A message to a worker that is exiting fails with an 'error' event; its 'exit' event follows and is what counts.
     worker.on("error", () => {});
     worker.on("message", (message: WorkerMessage) => onMessage(slot, message));
@@ -122,6 +124,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         break;
       }
       case "failed":
+        slot.failure = message.message;
         if (!hasPrintedReady) {
           // The code (or the address) cannot work: say so once and stop instead of a fork loop.
           stderr.write(message.isUserError ? `gw: ${message.message}\n` : `gw: the app failed to load: ${message.message}\n${message.detail}\n`);
@@ -152,6 +155,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       if (isReady && slots.get(old.id) === old) {
         slots.set(old.id, next);
         drain(old);
+        log(`worker ${old.id} (pid ${old.worker.process.pid}) reached --max-requests; pid ${next.worker.process.pid} serves in its place`);
       } else {
         next.isRetired = true;
         next.worker.process.kill("SIGKILL");
@@ -177,7 +181,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         return;
       }
       const delay = Math.min(10_000, 100 * 2 ** bootFailures);
-      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) exited ${how} before it was ready; retrying in ${delay / 1000} s`);
+      const why = slot.failure === undefined ? "" : ` (${slot.failure})`;
+      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) exited ${how} before it was ready${why}; retrying in ${delay / 1000} s`);
       setTimeout(() => {
         if (!isStopping && !slots.has(slot.id) && slot.id <= count) slots.set(slot.id, fork(slot.id, generation));
       }, delay);
@@ -240,26 +245,35 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     exitCode = code;
     isStopping = true;
     clearInterval(watchdog);
-    for (const worker of alive) {
-      if (isForced) worker.process.kill("SIGKILL");
-      else drain({ id: worker.id, worker, generation, state: "ready", lastBeat: 0, isRetired: true, stalledOn: undefined });
+    for (const [worker, slot] of alive) {
+      // A booting worker serves nothing yet, and would miss a drain message sent before it
+      // listens for one: it would start serving after the stop and hold it for the whole
+      // --graceful-timeout. It is ended at once.
+      if (isForced || slot.state === "booting") {
+        slot.isRetired = true;
+        worker.process.kill("SIGKILL");
+      } else if (slot.state !== "draining") {
+        drain(slot);
+      }
     }
     if (alive.size === 0) finish(code);
   }
 
   // --timeout: a worker whose heartbeat stopped has a blocked event loop (a slow async request
-  // still beats); it is killed and replaced.
+  // still beats); it is killed and replaced. The loop may have blocked up to a heartbeat after
+  // its last beat, so the kill waits --timeout plus a heartbeat from that beat: never before the
+  // loop has been blocked --timeout seconds, and what the line reports is a lower bound.
   const watchdog = setInterval(() => {
     const now = Date.now();
     for (const slot of live()) {
-      if (slot.state !== "ready" || now - slot.lastBeat < options.timeout * 1000) continue;
+      if (slot.state !== "ready" || now - slot.lastBeat < options.timeout * 1000 + heartbeat) continue;
       slot.isRetired = true;
       slot.worker.process.kill("SIGKILL");
       slots.delete(slot.id);
       const next = fork(slot.id, generation);
       slots.set(slot.id, next);
       const serving = slot.stalledOn === undefined ? "" : ` serving "${slot.stalledOn}"`;
-      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) blocked for ${((now - slot.lastBeat) / 1000).toFixed(1)} s${serving} (--timeout ${options.timeout}); killed it, started pid ${next.worker.process.pid}`);
+      log(`worker ${slot.id} (pid ${slot.worker.process.pid}) blocked for at least ${((now - slot.lastBeat - heartbeat) / 1000).toFixed(1)} s${serving} (--timeout ${options.timeout}); killed it, started pid ${next.worker.process.pid}`);
     }
   }, Math.min(1000, heartbeat));
 

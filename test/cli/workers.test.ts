@@ -1,9 +1,11 @@
 // `gw serve APP --workers N` from the outside: real processes, real signals, bounded load loops.
 // SIGHUP rolls onto new code with no failed request, broken code leaves the old workers serving,
 // dead and blocked workers are replaced, TTIN/TTOU scale, max-requests recycles, SIGTERM drains.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { Agent } from "node:http";
 import { describe, expect, test } from "vitest";
-import { pollUntil, runGw, startGw, tempApp, type GwServer } from "../helpers/gw.ts";
+import { GW_BIN, pollUntil, runGw, startGw, tempApp, type GwServer } from "../helpers/gw.ts";
+import { sendRequest } from "../helpers/http-client.ts";
 
 const START = `(environ: Record<string, unknown>, start: (status: string, headers: [string, string][]) => unknown)`;
 
@@ -180,6 +182,43 @@ describe("gw serve --workers", () => {
       expect(lines.filter((line) => access.test(line))).toHaveLength(320);
     } finally {
       await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  }, 30_000);
+
+  test("access-log lines stay whole while the log pipe is full, 4 KiB long lines cut to fit", async () => {
+    const dir = tempApp({ "app.ts": appSource("app") });
+    // gw's stderr is read only after a pause, so the pipe fills and every worker waits on it:
+    // Node's own stream joined the queued lines into writes past PIPE_BUF, which the pipe split.
+    const child = spawn(process.execPath, [GW_BIN, "serve", "app.ts", "--port", "0", "--workers", "3"], { cwd: dir.dir, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      child.stderr.pause();
+      const port = await new Promise<number>((resolve) => child.stdout.on("data", (data: Buffer) => {
+        const match = / port (\d+) /.exec(data.toString());
+        if (match) resolve(Number(match[1]));
+      }));
+      const query = "q".repeat(3000);
+      const agent = new Agent({ keepAlive: false });
+      const requests = Promise.all(Array.from({ length: 12 }, async (_, client) => {
+        for (let i = 0; i < 40; i++) {
+          const path = i % 2 === 0 ? `/long${client}-${i}?${query}${query}` : `/short${client}-${i}`;
+          await sendRequest(`http://127.0.0.1:${port}`, path, { agent });
+        }
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      let text = "";
+      child.stderr.setEncoding("utf8").on("data", (data: string) => (text += data));
+      child.stderr.resume();
+      await requests;
+      await pollUntil("480 access lines", async () => count(text, /"GET \//), (n) => n >= 480, 10_000);
+      const long = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/long\d+-\d+\?q+… \[\d+ more bytes\]$/;
+      const short = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/short\d+-\d+ HTTP\/1\.1" 200 \d+$/;
+      const lines = text.split("\n").filter(Boolean);
+      expect(lines.filter((line) => !long.test(line) && !short.test(line) && !line.startsWith("gw: ")).map((line) => line.slice(0, 80))).toEqual([]);
+      expect(lines.filter((line) => long.test(line)).every((line) => Buffer.byteLength(line) < 4096)).toBe(true);
+      expect([lines.filter((line) => long.test(line)).length, lines.filter((line) => short.test(line)).length]).toEqual([240, 240]);
+    } finally {
+      child.kill("SIGKILL");
       dir.remove();
     }
   }, 30_000);

@@ -67,7 +67,7 @@ export type WorkerMessage =
   | { gw: "retire" };
 
 /** Messages the supervisor sends a worker. */
-export type SupervisorMessage = { gw: "drain"; timeout: number };
+export type SupervisorMessage = { gw: "drain"; timeout: number } | { gw: "multiprocess"; value: boolean };
 
 /** The environment variable that carries a worker's setup. */
 export const SETUP_VARIABLE = "GW_WORKER_SETUP";
@@ -167,7 +167,8 @@ export const stderrWrites: TextSink = {
 export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<string, StartFront>): Promise<void> {
   const start = fronts[setup.front];
   if (start === undefined) throw new Error(`no front named ${setup.front}`);
-  const { app: served, tick } = watched(setup.isMultiprocess ? multiprocess(app) : app, setup.heartbeat);
+  const flags = { isMultiprocess: setup.isMultiprocess };
+  const { app: served, tick } = watched(multiprocess(app, flags), setup.heartbeat);
   let count = 0;
   let hasRetired = false;
   const hooks: FrontHooks = {
@@ -197,7 +198,9 @@ export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<str
     return draining;
   };
   process.on("message", (message: SupervisorMessage | { cmd?: string }) => {
-    if ((message as SupervisorMessage).gw === "drain") void drain((message as SupervisorMessage).timeout);
+    const order = message as SupervisorMessage;
+    if (order.gw === "drain") void drain(order.timeout);
+    else if (order.gw === "multiprocess") flags.isMultiprocess = order.value;
   });
   // The supervisor's own handling of SIGINT/SIGTERM reaches a worker as a drain message; a Ctrl+C
   // on the terminal signals the whole group, so the worker ignores the signal itself.
@@ -266,9 +269,10 @@ function watched(app: App, heartbeat: number): { app: App; tick: () => void } {
 }
 
 /** The app with gw.multiprocess set true, for a worker that is one of several. */
-function multiprocess(app: App): App {
+/** The app with gw.multiprocess set as the supervisor last said (SIGTTIN/SIGTTOU change it). */
+function multiprocess(app: App, flags: { isMultiprocess: boolean }): App {
   return (environ, startResponse) => {
-    environ["gw.multiprocess"] = true;
+    environ["gw.multiprocess"] = flags.isMultiprocess;
     return app(environ, startResponse);
   };
 }

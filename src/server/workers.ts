@@ -288,11 +288,17 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     }
   };
   const onHup = (): void => void roll();
+  /** Tells every worker whether it now shares the app with others (gw.multiprocess). */
+  const announceCount = (): void => {
+    const message: SupervisorMessage = { gw: "multiprocess", value: count > 1 };
+    for (const slot of live()) if (slot.worker.isConnected()) slot.worker.send(message);
+  };
   const onTtin = (): void => {
     if (isStopping) return;
     count++;
     const slot = fork(count, generation);
     slots.set(count, slot);
+    announceCount();
     log(`SIGTTIN: ${count} workers`);
   };
   const onTtou = (): void => {
@@ -301,6 +307,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     slots.delete(count);
     count--;
     drain(last);
+    announceCount();
     log(`SIGTTOU: ${count} worker${count === 1 ? "" : "s"}`);
   };
   const handlers: [NodeJS.Signals, (signal: NodeJS.Signals) => void][] = [

@@ -280,11 +280,22 @@ describe("gw serve --workers", () => {
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "1"], { cwd: dir.dir });
     try {
       expect(workerPids(gw)).toHaveLength(1);
+      // Each answer is "app <pid> <gw.multiprocess>", on a new connection each.
+      const answers = async (): Promise<string[]> => {
+        const bodies: string[] = [];
+        for (let i = 0; i < 6; i++) bodies.push((await gw.request("/", { headers: { connection: "close" } })).body.toString());
+        return bodies;
+      };
+      const [first] = workerPids(gw);
+      expect(new Set(await answers())).toEqual(new Set([`app ${first} false`]));
       gw.child.kill("SIGTTIN");
       await gw.waitForStderr(/^gw: worker 2 \(pid \d+\) ready/);
       expect(workerPids(gw)).toHaveLength(2);
+      // The first worker is told it is no longer alone.
+      await pollUntil("gw.multiprocess true everywhere", answers, (bodies) => bodies.every((body) => body.endsWith(" true")), 5_000);
       gw.child.kill("SIGTTOU");
       await pollUntil("one worker", async () => workerPids(gw), (pids) => pids.length === 1, 5_000);
+      await pollUntil("gw.multiprocess false again", answers, (bodies) => bodies.every((body) => body.endsWith(" false")), 5_000);
       gw.child.kill("SIGTTOU");
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(workerPids(gw)).toHaveLength(1);

@@ -2,6 +2,7 @@
 // which share one listening socket that node:cluster binds once and each worker accepts on
 // (SCHED_NONE: the supervisor never touches a request), and it restarts, scales and watches them.
 import type { Worker } from "node:cluster";
+import { relative } from "node:path";
 import type { TextSink } from "../core/input.ts";
 import { SETUP_VARIABLE, STALL_FD, type ListenTarget, type SupervisorMessage, type WorkerMessage, type WorkerSetup } from "./worker.ts";
 
@@ -124,7 +125,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         break;
       }
       case "failed":
-        slot.failure = message.message;
+        slot.failure = failureText(message, options.setup.cwd);
         if (!hasPrintedReady) {
           // The code (or the address) cannot work: say so once and stop instead of a fork loop.
           stderr.write(message.isUserError ? `gw: ${message.message}\n` : `gw: the app failed to load: ${message.message}\n${message.detail}\n`);
@@ -201,7 +202,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         slot.worker.on("message", (message: WorkerMessage) => {
           if (message.gw === "ready" && --waiting === 0) resolve(true);
           if (message.gw === "failed") {
-            lastFailure = message.message;
+            lastFailure = failureText(message, options.setup.cwd);
             resolve(false);
           }
         });
@@ -339,6 +340,15 @@ async function concretePort(target: ListenTarget): Promise<ListenTarget> {
   });
   if (port !== 0) probe.close();
   return { host: target.host, port };
+}
+
+/**
+ * What a worker's failure says, with the file and line when its trace starts with them: Node
+ * puts a SyntaxError's place there, before the message ("Expression expected" alone names nothing).
+ */
+function failureText(failure: { message: string; detail: string }, cwd: string): string {
+  const place = /^(?:file:\/\/)?(\/[^\n]*?):(\d+)\n/.exec(failure.detail);
+  return place === null ? failure.message : `${failure.message} at ${relative(cwd, decodeURI(place[1]!))}:${place[2]}`;
 }
 
 function mb(bytes: number): string {

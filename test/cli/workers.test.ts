@@ -120,6 +120,12 @@ describe("gw serve --workers", () => {
       const line = await gw.waitForStderr(/^gw: SIGHUP: the new code did not start/);
       expect(line).toContain("broken on purpose");
       expect((await get(gw)).text).toBe(before);
+      // A syntax error's message names no place by itself; the line adds the file and line.
+      dir.write("app.ts", 'export default () => {\n  return ["x" +];\n};\n');
+      gw.child.kill("SIGHUP");
+      await pollUntil("the second refusal", async () => count(gw.stderr(), /^gw: SIGHUP: the new code did not start/), (n) => n === 2, 10_000);
+      expect(gw.stderrLines().filter((text) => text.startsWith("gw: SIGHUP: the new code")).at(-1)).toMatch(/ at app\.ts:2\); the old workers keep serving$/);
+      expect((await get(gw)).text).toBe(before);
       dir.write("app.ts", appSource("fixed"));
       gw.child.kill("SIGHUP");
       await gw.waitForStderr(/^gw: SIGHUP: 1 worker on the new code$/);

@@ -268,7 +268,6 @@ function watched(app: App, heartbeat: number): { app: App; tick: () => void } {
   };
 }
 
-/** The app with gw.multiprocess set true, for a worker that is one of several. */
 /** The app with gw.multiprocess set as the supervisor last said (SIGTTIN/SIGTTOU change it). */
 function multiprocess(app: App, flags: { isMultiprocess: boolean }): App {
   return (environ, startResponse) => {

@@ -172,7 +172,10 @@ class SocketForListener extends (ListenerDuplex as unknown as typeof Duplex) {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    callback(error);
+    // Node's server listens for 'error' on every connection's socket (socketOnError), so a
+    // listener's res.destroy(error) only closes that connection. Here nobody may listen: the
+    // error would be thrown and take the process down. It goes to listeners that there are.
+    callback(this.listenerCount("error") > 0 ? error : null);
     this.exchange?.onSocketClose();
   }
 

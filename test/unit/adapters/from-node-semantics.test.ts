@@ -113,6 +113,35 @@ describe("fromNodeListener keeps Node's response semantics", () => {
     });
   });
 
+  test("a Trailer header and addTrailers() are dropped (a gw response has no trailers), not a 500", async () => {
+    const listener = (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(200, { "Content-Type": "text/plain", Trailer: "X-Sum" });
+      res.write("abc");
+      res.addTrailers({ "X-Sum": "123" });
+      res.end();
+    };
+    await withNodeListener(listener, async (url) => {
+      const response = await sendRequest(url, "/");
+      expect([response.status, response.body.toString(), response.headers["trailer"]]).toEqual([200, "abc", undefined]);
+    });
+  });
+
+  test("res.destroy(error) after the headers cuts that response only; the server answers the next one", async () => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      if (req.url === "/ok") return void res.end("still here");
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.write("partial-");
+      setTimeout(() => res.destroy(new Error("destroyed after the headers")), 20);
+    };
+    await withNodeListener(listener, async (url) => {
+      const connection = await RawConnection.open(url);
+      connection.send("GET /cut HTTP/1.1\r\nHost: x\r\n\r\n");
+      await waitUntil("the connection closed", () => connection.isClosed);
+      expect(connection.pending.toString()).toContain("partial-");
+      expect((await sendRequest(url, "/ok")).body.toString()).toBe("still here");
+    });
+  });
+
   test("HEAD gets the GET's Content-Length and no body; the connection stays usable", async () => {
     const app = express();
     app.get("/", (_req, res) => void res.type("text").send("twelve bytes"));

@@ -236,9 +236,9 @@ class Exchange {
   }
 
   /** The listener (or Node for it) destroyed the socket: the response is cut. */
-  onSocketClose(): void {
+  onSocketClose(cause: Error | null): void {
     if (this.isDone) return;
-    if (!this.isEnded) this.error = new Error("the Node listener destroyed its response before ending it");
+    if (!this.isEnded) this.error = new Error("the Node listener destroyed its response before ending it", cause === null ? undefined : { cause });
     this.#wake();
   }
 

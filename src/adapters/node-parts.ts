@@ -10,7 +10,8 @@ const { Duplex, Readable, Writable, getDefaultHighWaterMark } = process.getBuilt
 
 /** What a listener's socket tells when it is destroyed (from-node's exchange). */
 export interface SocketOwner {
-  onSocketClose(): void;
+  /** `error` is what the socket was destroyed with, if anything. */
+  onSocketClose(error: Error | null): void;
 }
 
 /** A write or end callback as Node passes it. */
@@ -176,7 +177,7 @@ class SocketForListener extends (ListenerDuplex as unknown as typeof Duplex) {
     // listener's res.destroy(error) only closes that connection. Here nobody may listen: the
     // error would be thrown and take the process down. It goes to listeners that there are.
     callback(this.listenerCount("error") > 0 ? error : null);
-    this.exchange?.onSocketClose();
+    this.exchange?.onSocketClose(error);
   }
 
   address(): { address: string; port: number; family: string } {

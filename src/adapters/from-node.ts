@@ -111,10 +111,8 @@ function addHeader(pairs: HeaderPair[], name: string, value: unknown, shouldVali
     return;
   }
   if (shouldValidate) http.validateHeaderValue(name, value as string);
-  // Framing is gw's: it sets Content-Length or chunking for the client it talks to. Trailer
-  // announces fields after a chunked body, which a gw response cannot carry (addTrailers' go
-  // nowhere); announced, it made Node refuse gw's own Content-Length (a 500).
-  if (isHopByHop(name) || (name.length === 7 && name.toLowerCase() === "trailer")) return;
+  // Framing is gw's: it sets Content-Length or chunking for the client it talks to.
+  if (isHopByHop(name)) return;
   pairs.push([name, String(value)]);
 }
 

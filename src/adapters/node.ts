@@ -50,6 +50,9 @@ export class NodeHandler extends BaseHandler {
     const out: string[] = [];
     for (let i = 0; i < headers.length; i++) {
       const pair = headers[i]!;
+      // Trailer announces fields after a chunked body, which a gw response never carries; node
+      // refuses it next to a Content-Length (a 500 for an app, or a Node listener, that set it).
+      if (pair[0].length === 7 && pair[0].toLowerCase() === "trailer") continue;
       out.push(pair[0], pair[1]);
     }
     if (contentLength >= 0) out.push("Content-Length", String(contentLength));

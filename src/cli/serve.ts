@@ -2,7 +2,6 @@
 // reloader, or build the file server), bind, print the ready line, serve until SIGINT or SIGTERM,
 // then finish in-flight requests (and kill CGI scripts still running) and exit 0.
 import { readFileSync } from "node:fs";
-import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { appFunction } from "../core/util.ts";
@@ -59,10 +58,11 @@ export interface WorkerOptions {
 
 /**
  * Runs an app in supervised worker processes until SIGTERM/SIGINT, each running the front
- * `setup` names (http, fastcgi, scgi); `readyLine` turns the bound port into the ready line.
+ * `setup` names (http, fastcgi, scgi); `readyLine` turns the bound port into the ready line of a
+ * front whose workers do not report their own (the HTTP server does).
  * Resolves to the exit code.
  */
-export async function serveWorkers(setup: Omit<WorkerSetup, "cwd" | "isMultiprocess" | "heartbeat" | "maxRequests">, readyLine: (port: number) => string, workers: WorkerOptions, io: Io): Promise<number> {
+export async function serveWorkers(setup: Omit<WorkerSetup, "cwd" | "isMultiprocess" | "heartbeat" | "maxRequests">, readyLine: ((port: number) => string) | undefined, workers: WorkerOptions, io: Io): Promise<number> {
   const { superviseWorkers } = await import("../server/workers.ts");
   const entry = new URL(import.meta.url.endsWith(".ts") ? "../dev/worker-process.ts" : "../dev/worker-process.js", import.meta.url);
   return superviseWorkers({
@@ -213,11 +213,6 @@ interface TlsFiles {
   keyFile: string;
 }
 
-/** Whether this machine has ::1, which the workers then bind for "localhost" besides 127.0.0.1. */
-function hasIpv6Loopback(): boolean {
-  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === "::1"));
-}
-
 /** Serves until a signal; resolves to the exit code. */
 export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const { buildLayers, decideLayers } = await import("../dev/layers.ts");
@@ -228,7 +223,6 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
   const tls = await tlsFor(options.tls, io, pc);
   if (options.workers !== undefined && options.app !== undefined) {
     withLayers(() => []);
-    const { readyLine } = await import("../core/log.ts");
     if (options.envFiles.length > 0) {
       // Read here for the one-line error; each worker reads them again as it boots.
       const { readEnvFiles } = await import("../dev/env-files.ts");
@@ -246,13 +240,13 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       envFiles: options.envFiles,
       ...(tls === undefined ? {} : { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }),
     };
-    // As the one-process server prints it: "localhost" is a line for each loopback address it binds.
-    const addresses = options.host !== "localhost" ? [options.host || "0.0.0.0"] : hasIpv6Loopback() ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
-    const scheme = tls === undefined ? "http" : "https";
-    return serveWorkers(setup, (port) => addresses.map((address) => readyLine(address, port, scheme)).join("\n"), options.workers, io);
+    // The ready line is the first worker's HTTP server's own (HTTPS, both addresses of localhost).
+    return serveWorkers(setup, undefined, options.workers, io);
   }
   if (options.inspectPort !== undefined) await openInspector(options.inspectPort, options.shouldReload && options.app !== undefined, io, pc);
-  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls: tls && { cert: tls.cert, key: tls.key } };
+  // The servers here get the PEM text only (https.createServer takes the object's fields as options).
+  const pem = tls && { cert: tls.cert, key: tls.key };
+  const logOptions = { log: options.isQuiet ? null : io.stderr, decorateLog: accessLineDecorator(pc), errors: io.stderr, keepUnderscoreHeaders: options.keepUnderscoreHeaders, tls: pem };
   let close: () => Promise<void>;
   let closed: Promise<void>;
   // CGI scripts run in process groups of their own, which a forced exit would leave behind.
@@ -276,7 +270,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       watch: options.watch,
       envFiles: options.envFiles,
       kind: options.kind,
-      tls,
+      tls: pem,
       shouldLiveReload: options.shouldLiveReload,
       shouldValidate: options.shouldValidate,
       allowedHosts: options.allowedHosts,

@@ -31,7 +31,7 @@ export const FRONTS: Record<string, StartFront> = {
       ...("fd" in target ? { handle: { fd: target.fd } } : {}),
     });
     void server.serveForever();
-    return { port: server.port, drain: (timeout) => server.drain(timeout) };
+    return { port: server.port, readyLine: server.readyLine, drain: (timeout) => server.drain(timeout) };
   },
   // Behind a web server: shutdown() is the drain (keep-conn connections end after their last
   // request); connections still idle after 2 s are closed, as HttpServer.drain does.

@@ -43,6 +43,8 @@ export interface WorkerSetup {
 export interface RunningFront {
   /** The bound port (0 on a descriptor). */
   readonly port: number;
+  /** The front's own ready line, when it makes one (the HTTP server's: HTTPS, both addresses of localhost). */
+  readonly readyLine?: string;
   /** Stops accepting, finishes open requests, closes every connection by `timeout` ms; resolves when done. */
   drain(timeout: number): Promise<void>;
 }
@@ -61,7 +63,7 @@ export type StartFront = (app: App, target: ListenTarget, hooks: FrontHooks, set
 
 /** Messages a worker sends its supervisor. */
 export type WorkerMessage =
-  | { gw: "ready"; port: number; rss: number }
+  | { gw: "ready"; port: number; readyLine?: string; rss: number }
   | { gw: "failed"; message: string; detail: string; isUserError: boolean }
   | { gw: "beat"; served: number }
   | { gw: "retire" };
@@ -206,7 +208,7 @@ export async function runWorker(setup: WorkerSetup, app: App, fronts: Record<str
   // on the terminal signals the whole group, so the worker ignores the signal itself.
   process.on("SIGINT", () => {});
   process.on("SIGTERM", () => void drain(30_000));
-  send({ gw: "ready", port: front.port, rss: process.memoryUsage.rss() });
+  send({ gw: "ready", port: front.port, readyLine: front.readyLine, rss: process.memoryUsage.rss() });
 }
 
 /** The descriptor on which a worker reports the request its blocked event loop is serving. */

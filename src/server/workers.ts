@@ -24,8 +24,8 @@ export interface SupervisorOptions {
   stdout: TextSink;
   /** Where supervisor events go. */
   stderr: TextSink;
-  /** Turns a port into the front's ready line. */
-  readyLine: (port: number) => string;
+  /** Turns a port into the ready line, for fronts whose workers do not report their own. */
+  readyLine?: (port: number) => string;
   /** Node flags for the workers. */
   execArgv?: string[];
 }
@@ -119,7 +119,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         log(`worker ${slot.id} (pid ${slot.worker.process.pid}) ready, RSS ${mb(message.rss)}`);
         if (!hasPrintedReady && live().filter((s) => s.state === "ready").length >= count) {
           hasPrintedReady = true;
-          stdout.write(options.readyLine(message.port) + "\n");
+          stdout.write((message.readyLine ?? options.readyLine?.(message.port) ?? `Serving on port ${message.port}`) + "\n");
           log(`supervisor pid ${process.pid}, RSS ${mb(process.memoryUsage.rss())}`);
         }
         break;

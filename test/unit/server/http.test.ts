@@ -41,6 +41,19 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 const MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec";
 const LOG_PREFIX = String.raw`127\.0\.0\.1 - - \[(\d{2})\/(${MONTHS})\/(\d{4}) (\d{2}):(\d{2}):(\d{2})\] `;
 
+describe("response head", () => {
+  test("a Trailer header is dropped (gw sends no trailers), not refused by node as a 500", async () => {
+    const app: App = (_environ, start) => {
+      start("200 OK", [["Content-Type", "text/plain"], ["Trailer", "X-Sum"]]);
+      return ["abc"];
+    };
+    const server = await start(app);
+    void server.serveForever();
+    const response = await sendRequest(server.url, "/");
+    expect([response.status, response.body.toString(), response.headers["trailer"], response.headers["content-length"]]).toEqual([200, "abc", undefined, "3"]);
+  });
+});
+
 describe("access log", () => {
   test("one line per request in http.server's format", async () => {
     const log = recordingSink();

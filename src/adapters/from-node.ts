@@ -9,7 +9,7 @@
 // else (setHeader, writeHead, write/end with their callbacks, 'finish', 'close', drains,
 // req.pipe) is Node's own code.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
-import { isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
+import { isContentLength, isHopByHop, mayHaveBody } from "../core/http-syntax.ts";
 import type { App, Body, Chunk, HeaderPair, StartResponse } from "../core/types.ts";
 import { baseFinish, kNeedDrain, kOutHeaders, listenerSocket, makeRequest, type ListenerSocket, type Callback, type NodeInternals } from "./node-parts.ts";
 
@@ -257,7 +257,7 @@ class Exchange {
   #start(): void {
     this.isStarted = true;
     const headers = this.headers;
-    if (this.isEnded && this.req.method !== "HEAD" && mayHaveBody(this.res.statusCode) && !headers.some(isContentLength)) {
+    if (this.isEnded && this.req.method !== "HEAD" && mayHaveBody(this.res.statusCode) && !headers.some((pair) => isContentLength(pair[0]))) {
       let total = 0;
       for (const write of this.writes) total += Buffer.byteLength(write.chunk);
       headers.push(["Content-Length", String(total)]);
@@ -379,10 +379,6 @@ function onResponseFinish(this: ServerResponse): void {
   if (!internals._consuming && !internals._readableState.resumeScheduled) internals._dump();
   if (this.socket !== null) this.detachSocket(this.socket);
   process.nextTick(emitClose, this);
-}
-
-function isContentLength(pair: HeaderPair): boolean {
-  return pair[0].length === 14 && pair[0].toLowerCase() === "content-length";
 }
 
 /**

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BaseHandler, BUFFER_LIMIT } from "../gateway/base-handler.ts";
 import { runHandler } from "../gateway/run.ts";
-import { environFromRequest, makeServerInfo, type ServerInfo } from "../core/environ.ts";
+import { decodePath, environFromRequest, makeServerInfo, type ServerInfo } from "../core/environ.ts";
 import type { TextSink } from "../core/input.ts";
 import { SERVER_SOFTWARE } from "../core/version.ts";
 import type { AnyApp, Chunk, Environ, ErrorStream, HeaderPair } from "../core/types.ts";
@@ -119,7 +119,40 @@ export interface NodeListenerOptions {
   serverPort?: number;
 }
 
-/** A gw app as a `(req, res)` listener for http.createServer, Express or any Connect-style stack. */
+/** The path of a request target, without its query. */
+function pathOf(target: string): string {
+  const mark = target.indexOf("?");
+  return mark === -1 ? target : target.slice(0, mark);
+}
+
+/**
+ * A listener mounted in Connect or Express (`app.use("/gw", listener)`) gets a req.url with the
+ * mount's prefix cut off and the whole target in req.originalUrl (Express also gives the prefix
+ * as req.baseUrl): the prefix becomes SCRIPT_NAME, as gw's own mount() would set it, so that
+ * redirects and links the app makes stay under it, and REQUEST_URI is the target as received.
+ */
+function applyMount(environ: Environ, req: IncomingMessage): void {
+  const mounted = req as IncomingMessage & { originalUrl?: unknown; baseUrl?: unknown };
+  const original = mounted.originalUrl;
+  const url = req.url ?? "/";
+  if (typeof original !== "string" || original === url) return;
+  const originalPath = pathOf(original);
+  const path = pathOf(url);
+  let prefix: string | undefined;
+  if (typeof mounted.baseUrl === "string" && originalPath.startsWith(mounted.baseUrl)) prefix = mounted.baseUrl;
+  else if (originalPath.endsWith(path)) prefix = originalPath.slice(0, originalPath.length - path.length);
+  // Connect turns a request for the prefix itself ("/gw") into "/".
+  else if (path === "/") prefix = originalPath;
+  if (prefix === undefined || prefix === "") return;
+  environ.SCRIPT_NAME = decodePath(prefix);
+  if (originalPath === prefix) environ.PATH_INFO = "";
+  environ.REQUEST_URI = original;
+}
+
+/**
+ * A gw app as a `(req, res)` listener for http.createServer, Express or any Connect-style stack;
+ * mounted under a prefix there, the app sees it as SCRIPT_NAME.
+ */
 export function toNodeListener(app: AnyApp, options: NodeListenerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const sink = options.errors ?? process.stderr;
   const fixed: ServerInfo | undefined =
@@ -132,6 +165,8 @@ export function toNodeListener(app: AnyApp, options: NodeListenerOptions = {}): 
     if (info === undefined) {
       info = { ...shared, serverName: options.serverName ?? req.socket.localAddress ?? "", serverPort: String(options.serverPort ?? req.socket.localPort ?? "") };
     }
-    runHandler(new NodeHandler(res, environFromRequest(req, info), info.errors), app, info.errors);
+    const environ = environFromRequest(req, info);
+    applyMount(environ, req);
+    runHandler(new NodeHandler(res, environ, info.errors), app, info.errors);
   };
 }

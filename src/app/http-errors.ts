@@ -7,9 +7,10 @@ import type { App, Body, Environ, HeaderPair, StartResponse } from "../core/type
 const { STATUS_CODES } = process.getBuiltinModule("node:http");
 
 const TEXT = "text/plain; charset=utf-8";
-// RFC 3986 §3.1: a scheme, then ":"; "//host" is network-path relative. Either way the URL
-// names its host itself, so it is sent as it is.
-const HAS_AUTHORITY = /^(?:[A-Za-z][A-Za-z0-9+.-]*:|\/\/)/;
+// RFC 3986 §3.1: a scheme, then ":". Such a URL names its host itself, and is sent as it is.
+const HAS_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+// A network-path reference ("//host/x"), with "\\" for "/" as a browser reads it.
+const SCHEME_RELATIVE = /^[/\\]{2}/;
 
 /** The response an HttpError becomes: status line, headers and body. */
 export interface ErrorResponse {
@@ -104,9 +105,13 @@ export class Redirect extends HttpError {
 export function resolveLocation(location: string, environ: Environ): string {
   // RFC 9110 §10.2.2 allows a relative Location. An absolute one would name the host from the
   // client's Host header, which an attacker chooses (http.server and Werkzeug send paths too).
-  if (HAS_AUTHORITY.test(location)) return sameOriginPath(location, environ) ?? location;
+  if (HAS_SCHEME.test(location)) return sameOriginPath(location, environ) ?? location;
   const path = environ.PATH_INFO || "/";
-  const joined = new URL(location, `http://gw.invalid${path.startsWith("/") ? path : "/" + path}`);
+  // A scheme-relative "//host/x" is a path on this site, as web.py makes every "/..." location
+  // (it puts ctx.home in front): otherwise seeOther(input.next) would be an open redirect. "/."
+  // in front keeps the URL parser from reading a host out of it.
+  const relative = SCHEME_RELATIVE.test(location) ? "/." + location : location;
+  const joined = new URL(relative, `http://gw.invalid${path.startsWith("/") ? path : "/" + path}`);
   // applicationUri ends with the "/" standing in for an empty SCRIPT_NAME; the joined path has its own.
   const home = applicationUri(environ).slice(hostUri(environ).length);
   return asPath((environ.SCRIPT_NAME ? home : home.slice(0, -1)) + joined.pathname + joined.search + joined.hash);

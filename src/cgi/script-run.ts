@@ -191,12 +191,18 @@ export class ScriptRun {
     }
     // RFC 3875 §4.1.2: a body comes with its CONTENT_LENGTH, which a chunked upload lacks; so the
     // body is read whole first (which also keeps slow uploads from holding a script slot).
-    const declared = environ.CONTENT_LENGTH;
-    const isChunked = declared === undefined && environ.HTTP_TRANSFER_ENCODING !== undefined;
+    // Without a length the input is read to its end too: over HTTP that end comes at once for a
+    // request without a body, and a FastCGI stdin stream ends on its own (nginx streaming a
+    // chunked upload sends CONTENT_LENGTH "", a bare FastCGI client may send none).
+    const declared = environ.CONTENT_LENGTH || undefined;
     if (declared !== undefined && Number(declared) > runner.maxBody) return yield* this.#error(413, "Request body larger than --cgi-max-body");
-    if (isChunked || (declared !== undefined && declared !== "0")) {
+    if (declared !== "0") {
       const spooled = await spoolBody(environ["gw.input"], runner.maxBody, runner.timeout);
-      if (typeof spooled !== "string") this.#spooled = spooled;
+      if (typeof spooled !== "string") {
+        // Nothing to pass on, and none announced: the script sees no body, as before.
+        if (spooled.length === 0 && declared === undefined) releaseBody(spooled);
+        else this.#spooled = spooled;
+      }
       if (this.#isOver) return;
       if (spooled === "too-large") return yield* this.#error(413, "Request body larger than --cgi-max-body");
       if (spooled === "timeout") return yield* this.#error(408, "Request body timed out");

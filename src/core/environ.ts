@@ -171,6 +171,28 @@ export function textOfBytes(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * The path of a request target's path part (before any "?"): an absolute-form target (RFC 9112
+ * §3.2.2) carries scheme and host, and PATH_INFO is the path after them.
+ */
+export function originPath(path: string): string {
+  if (path.charCodeAt(0) === 0x2f || path === "*" || path === "") return path;
+  const authority = path.indexOf("//");
+  if (authority === -1) return "/" + path;
+  const slash = path.indexOf("/", authority + 2);
+  return slash === -1 ? "/" : path.slice(slash);
+}
+
+/** The authority of an absolute-form target ("http://h:1/x" gives "h:1"), without userinfo; undefined for any other. */
+function authorityOf(target: string): string | undefined {
+  const start = target.indexOf("//");
+  if (start === -1 || target.charCodeAt(0) === 0x2f) return undefined;
+  let end = target.indexOf("/", start + 2);
+  if (end === -1) end = target.length;
+  const authority = target.slice(start + 2, end);
+  return authority.slice(authority.lastIndexOf("@") + 1);
+}
+
 /** Percent-decodes a request path to text (textOfBytes), so no input throws. */
 export function decodePath(raw: string): string {
   return isPlain(raw, raw.length) ? raw : textOfBytes(percentDecodeBytes(raw));
@@ -219,10 +241,11 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     path = url.slice(0, mark);
     query = url.slice(mark + 1);
   }
-  // An absolute-form target (RFC 9112 §3.2.2) carries scheme and host; PATH_INFO is its path.
-  if (path.charCodeAt(0) !== 0x2f && path !== "*") {
-    const slash = path.indexOf("/", path.indexOf("//") + 2);
-    path = path.indexOf("//") === -1 ? "/" + path : slash === -1 ? "/" : path.slice(slash);
+  // An absolute-form target names the host itself, and RFC 9112 §3.2.2 has it replace Host.
+  let authority: string | undefined;
+  if (path.charCodeAt(0) !== 0x2f) {
+    authority = authorityOf(path);
+    path = originPath(path);
   }
   const peer = peerOf(req.socket);
   const environ: Environ = {
@@ -285,6 +308,7 @@ export function environFromRequest(req: IncomingMessage, server: ServerInfo): En
     }
     slot.seen = stamp;
   }
+  if (authority !== undefined) environ.HTTP_HOST = authority;
   return environ;
 }
 

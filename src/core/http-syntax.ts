@@ -34,6 +34,11 @@ export function hasUnderscore(name: string): boolean {
   return name.includes("_");
 }
 
+/** Whether a header name is Content-Length, in any case. */
+export function isContentLength(name: string): boolean {
+  return name.length === 14 && name.toLowerCase() === "content-length";
+}
+
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",

@@ -445,10 +445,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   // ---- the front app -----------------------------------------------------------------------
   const waiters: (() => void)[] = [];
 
-  const isAllowedHost = options.bind !== undefined ? () => true : hostChecker(options.host, options.allowedHosts);
   const front: App = async (environ, start) => {
-    // DNS rebinding: a page on another name must not read the app or its error page (docs/SECURITY.md).
-    if (!isAllowedHost(environ.HTTP_HOST)) return refuseHost(environ, start);
     if (environ.PATH_INFO === STATE_PATH) {
       start("200 OK", [["Content-Type", "application/json"], ["Cache-Control", "no-store"]]);
       return [JSON.stringify({ generation, ok: failure === undefined && current !== undefined })];
@@ -464,7 +461,12 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
 
   // Bind and say so first; the first worker boots right after, and requests that arrive
   // meanwhile wait for it (the front app holds them) rather than being refused.
-  const wrapped = options.wrap?.(front) ?? front;
+  const layered = options.wrap?.(front) ?? front;
+  // DNS rebinding: a page on another name must not read the app, its error page or the static
+  // folders and logins in front of it (docs/SECURITY.md). Behind a web server (bind), that
+  // server decides which names reach gw.
+  const isAllowedHost = hostChecker(options.host, options.allowedHosts);
+  const wrapped: App = options.bind !== undefined ? layered : (environ, start) => (isAllowedHost(environ.HTTP_HOST) ? layered(environ, start) : refuseHost(environ, start));
   const server = options.bind !== undefined ? await options.bind(wrapped) : await httpServer(wrapped, options);
   options.stdout.write(server.readyLine + "\n");
   // The first load's worker boots alone; the others wait until it has landed (the cold start).

@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import { inspect } from "node:util";
 import { ProtocolError } from "../core/errors.ts";
 import { describe } from "../core/describe.ts";
-import { isValidHost, mayHaveBody } from "../core/http-syntax.ts";
+import { isContentLength, isValidHost, mayHaveBody } from "../core/http-syntax.ts";
 import { FileWrapper, callApp, isThenable } from "../core/util.ts";
 import { byteLength, checkChunk, checkHeaders, parseStatus } from "./checks.ts";
 import type { AnyApp, App, Body, Chunk, Environ, ErrorStream, ExcInfo, HeaderPair, StartResponse, Write } from "../core/types.ts";
@@ -164,10 +164,14 @@ export abstract class BaseHandler {
       throw new ProtocolError("startResponse was called a second time without excInfo");
     }
     const code = parseStatus(status);
+    // A 1xx is interim (RFC 9110 §15.2): sent as final, the client would wait for the real one.
+    if (code < 200) throw new ProtocolError(`status ${code} is an interim response, which cannot end a request; interim responses are the server's business`);
     const facts = checkHeaders(headers);
     this.status = status;
     this.code = code;
-    this.headers = headers;
+    // A copy: what the app adds to its array after this call (web.py's header() once the body
+    // started, say) would otherwise go out unchecked with the held first chunk.
+    this.headers = headers.slice();
     this.declaredLength = facts.declaredLength;
     this.hasServerHeader = facts.hasServer;
     return this.write;
@@ -365,7 +369,10 @@ export abstract class BaseHandler {
     const code = this.code;
     const hasBody = mayHaveBody(code);
     const contentLength = this.declaredLength < 0 && hasBody ? knownLength : -1;
-    this.sendHeaders(code, this.status!, this.headers, contentLength);
+    let headers = this.headers;
+    // RFC 9110 §8.6: a 204 has no Content-Length (a 304's announces the selected representation's).
+    if (code === 204 && this.declaredLength >= 0) headers = headers.filter((pair) => !isContentLength(pair[0]));
+    this.sendHeaders(code, this.status!, headers, contentLength);
     this.statusCode = code;
     this.headersSent = true;
     this.isBodyless = this.isHead || !hasBody;

@@ -93,7 +93,10 @@ export function checkHeaders(headers: unknown): Readonly<HeaderFacts> {
     const length = name.length;
     if (length === 14 && name.toLowerCase() === "content-length") {
       if (!DIGITS.test(value)) throw new ProtocolError(`Content-Length must be a whole number (got ${JSON.stringify(value)})`);
-      declared = Number(value);
+      const bytes = Number(value);
+      // Two lengths that disagree make the response unreadable (RFC 9112, section 6.3).
+      if (declared >= 0 && bytes !== declared) throw new ProtocolError(`two Content-Length headers disagree (${declared} and ${bytes})`);
+      declared = bytes;
     } else if (length === 6 && name.toLowerCase() === "server") {
       hasServer = true;
     } else if (isHopByHop(name)) {

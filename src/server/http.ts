@@ -128,6 +128,8 @@ export class HttpServer {
     if (req.httpVersionMajor !== 1) return this.#refuseHead(req, res, 505);
     // Python's http.server refuses more than 100 fields; node keeps them all (maxHeadersCount 0).
     if (req.rawHeaders.length > 2 * MAX_HEADERS) return this.#refuseHead(req, res, 431);
+    const framing = transferCodingRefusal(req);
+    if (framing !== 0) return this.#refuseHead(req, res, framing);
     if (this.#mode === "forever") return this.#dispatch(req, res);
     if (this.#mode === "one") {
       this.#mode = "idle";
@@ -155,6 +157,22 @@ export class HttpServer {
    */
   #reject(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
     if (this.#recovered.has(socket)) return;
+    // Bad bytes after a request node parsed (pipelined junk, data after an HTTP/1.0 request): that
+    // request and any queued behind it are answered, then the connection closes, as Python's
+    // servers do. The packet is not read again: it holds a request already being served.
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight != null) {
+      this.#recovered.add(socket);
+      if (inFlight.req.complete && error.code !== "ECONNRESET") {
+        socket.pause();
+        closeAfterResponses(socket);
+        return;
+      }
+      // The bad bytes are in that request's own body (a broken chunk): it cannot be answered.
+      if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") socket.write(refusal(400));
+      socket.destroy(error);
+      return;
+    }
     if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") {
       // Only the first head on a connection is read again or logged: then the packet is all that
       // was ever read from it, where a later packet would hold a fragment.
@@ -380,6 +398,40 @@ function firstLineOf(packet: Buffer): string {
   const text = packet.subarray(0, 4096).toString("latin1");
   const end = text.search(/\r?\n/);
   return end > 0 ? text.slice(0, end) : "";
+}
+
+/**
+ * RFC 9112 §6.1 on a request's Transfer-Encoding, which node's parser lets through: with HTTP/1.0
+ * the framing is faulty (400: a front that reads it by Content-Length would disagree with gw), and
+ * a coding other than chunked alone is one gw cannot decode (501; the app would get coded bytes).
+ */
+function transferCodingRefusal(req: IncomingMessage): 0 | 400 | 501 {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 17 || name.toLowerCase() !== "transfer-encoding") continue;
+    if (req.httpVersionMinor === 0) return 400;
+    if (raw[i + 1]!.trim().toLowerCase() !== "chunked") return 501;
+  }
+  return 0;
+}
+
+/** Closes a connection once its in-flight response, and each one node queued behind it, has finished. */
+function closeAfterResponses(socket: Socket): void {
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null || socket.destroyed) {
+    socket.destroySoon();
+    return;
+  }
+  // Node's own 'finish' listener runs first and assigns the next queued response to the socket.
+  let isFinished = false;
+  current.once("finish", () => {
+    isFinished = true;
+    closeAfterResponses(socket);
+  });
+  current.once("close", () => {
+    if (!isFinished) socket.destroySoon();
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 // The environ of a request a web server describes in CGI variables (FastCGI PARAMS, SCGI
 // headers): the variables as sent (RFC 3875 §4.1), PEP 3333's required keys defaulted.
-import { cgiStyleEnviron, decodePath, textOfBytes } from "../core/environ.ts";
+import { cgiStyleEnviron, decodePath, originPath, textOfBytes } from "../core/environ.ts";
 import type { Environ, ErrorStream, InputStream } from "../core/types.ts";
 import { guessScheme } from "../core/util.ts";
 
@@ -34,7 +34,7 @@ function uriPath(environ: Environ): string {
   const uri = environ.REQUEST_URI;
   if (typeof uri !== "string") return "";
   const mark = uri.indexOf("?");
-  return decodePath(mark === -1 ? uri : uri.slice(0, mark));
+  return decodePath(originPath(mark === -1 ? uri : uri.slice(0, mark)));
 }
 
 /**

@@ -73,6 +73,7 @@ export function readLenientHead(packet: Buffer): LenientRequest | LenientRefusal
   const rawHeaders: string[] = [];
   let at = lineEnd + 1;
   let contentLength: string | undefined;
+  let hasHost = false;
   for (;;) {
     const end = text.indexOf("\n", at);
     if (end === -1) return undefined;
@@ -93,8 +94,11 @@ export function readLenientHead(packet: Buffer): LenientRequest | LenientRefusal
       if (contentLength !== undefined || !DIGITS.test(value)) return refuse(400);
       contentLength = value;
     }
+    if (lower === "host") hasHost = true;
     rawHeaders.push(name, value);
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400, as node answers it.
+  if (!hasHost && versionMatch[2] !== "0") return refuse(400);
   const length = contentLength === undefined ? 0 : Number(contentLength);
   // Only a body that came whole with the head: the rest of the connection is not read again.
   if (packet.length - at < length) return refuse(400);

@@ -37,6 +37,8 @@ export interface ScgiOptions {
 // with bytes unread (a TCP reset) cannot destroy the answer on its way (a lingering close).
 const LINGER = 5_000;
 
+const EMPTY = new Uint8Array(0);
+
 /** The handler of one SCGI request: the CGI answer straight to the socket (StreamHandler's drain and abort handling). */
 class ScgiHandler extends StreamHandler {
   private readonly socket: Socket;
@@ -70,8 +72,9 @@ class ScgiHandler extends StreamHandler {
       // Nothing is left to read, so a close cannot reset the answer (RFC 1122 §4.2.2.13), and a close
       // alone ends the answer as a shutdown would: the connection goes as soon as the answer is
       // out, without a shutdown() and without waiting for the web server's own close.
-      if (data === undefined) socket.destroy();
-      else socket.write(data, () => socket.destroy());
+      // Only once what is queued is out: destroy() drops a socket's unwritten bytes.
+      if (data === undefined && socket.writableLength === 0) socket.destroy();
+      else socket.write(data ?? EMPTY, () => socket.destroy());
     } else if (data === undefined) {
       socket.end();
     } else {

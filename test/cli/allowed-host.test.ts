@@ -39,6 +39,21 @@ describe.concurrent("gw serve --allowed-host", () => {
     }
   });
 
+  test("the static folders in front of the app are guarded too: static/ beside it and --static", async () => {
+    const dir = tempApp({ "app.ts": APP, "static/a.txt": "beside secret\n", "data/x.txt": "data secret\n" });
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--static", "/data=data"], { cwd: dir.dir });
+    try {
+      for (const path of ["/static/a.txt", "/data/x.txt", "/data/"]) {
+        const refused = await gw.request(path, { headers: { Host: "rebind.attacker.example" } });
+        expect([refused.status, refused.body.toString().includes("secret")], path).toEqual([403, false]);
+        expect((await gw.request(path, { headers: { Host: "localhost" } })).status, path).toBe(200);
+      }
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  });
+
   test("--allowed-host names pass (repeatable, .name for subdomains); --no-reload is unaffected", async () => {
     const dir = tempApp({ "app.ts": APP });
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--allowed-host", "dev.example", "--allowed-host", ".corp.test"], { cwd: dir.dir });

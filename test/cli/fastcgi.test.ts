@@ -118,6 +118,25 @@ describe.concurrent("gw fastcgi", () => {
     }
   });
 
+  test("--cgi: a body without a length (nginx streaming a chunked upload sends CONTENT_LENGTH \"\"; a bare client none) reaches the script with its length", async () => {
+    const gw = await startGw(["fastcgi", "--cgi", "--directory", FIXTURES, "--port", "0", "--cgi-assign", ".js=node"], { ready: TCP_READY });
+    try {
+      const post = { ...GET, REQUEST_METHOD: "POST", PATH_INFO: "/cgi-bin/env.js", REQUEST_URI: "/cgi-bin/env.js", HTTP_TRANSFER_ENCODING: "chunked" };
+      const body = "x".repeat(100_000);
+      for (const params of [{ ...post, CONTENT_LENGTH: "" }, post]) {
+        const reply = splitResponse((await fastcgiRequest(gw.port, params, body)).stdout);
+        expect(reply.head).toMatch(/^Status: 200 OK\r\n/);
+        const seen = JSON.parse(reply.body.toString()) as { env: Record<string, string>; stdin: string };
+        expect([seen.env.CONTENT_LENGTH, seen.stdin.length, seen.env.HTTP_TRANSFER_ENCODING]).toEqual(["100000", 100_000, undefined]);
+      }
+      // A GET with no body still gets none, and no CONTENT_LENGTH made up for it.
+      const get = JSON.parse(splitResponse((await fastcgiRequest(gw.port, { ...GET, PATH_INFO: "/cgi-bin/env.js", REQUEST_URI: "/cgi-bin/env.js" })).stdout).body.toString()) as { env: Record<string, string>; stdin: string };
+      expect([get.env.CONTENT_LENGTH, get.stdin]).toEqual([undefined, ""]);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   test("--reload: an edit to the app is served on the same socket with no failed request, and the reload is logged", async () => {
     const folder = dir();
     const app = join(folder, "app.ts");

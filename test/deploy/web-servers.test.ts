@@ -105,6 +105,14 @@ describe("nginx", () => {
     const nginx = await startNginx(deployConfig("nginx-scgi.conf", [["127.0.0.1:4000", gw.address]]));
     cleanups.push(gw.close, nginx.stop);
     expect(await environThrough(nginx, "/a%20b/c?q=1")).toEqual({ bytes: 0, ...ROOT_GET });
+    // Uploads, with a length and chunked, arrive whole: the config keeps nginx's request
+    // buffering, since unbuffered nginx sends as CONTENT_LENGTH only what it has read so far.
+    const body = Buffer.alloc(300_000, 0x61);
+    for (const headers of [{ "Content-Length": String(body.length) }, { "Transfer-Encoding": "chunked" }] as Record<string, string>[]) {
+      const response = await sendRequest(nginx.url, "/up", { method: "POST", headers, body });
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.body.toString())).toMatchObject({ bytes: body.length, REQUEST_METHOD: "POST" });
+    }
   });
 });
 

@@ -247,7 +247,7 @@ describe("toFetchHandler", () => {
   test("a status Fetch cannot express becomes a 500, logged", async () => {
     const errors = sink();
     const handler = toFetchHandler((_environ, startResponse) => {
-      startResponse("199 Odd", [["Content-Type", "text/plain"]]);
+      startResponse("600 Odd", [["Content-Type", "text/plain"]]);
       return ["x"];
     }, { errors });
     const response = await handler(new Request("http://h/"));

@@ -133,17 +133,23 @@ describe("resolveLocation", () => {
 
   test("a path never goes out as '//host', which a browser would follow off-site", () => {
     expect(resolveLocation("/.//evil.example/x", environ({}))).toBe("/.//evil.example/x");
-    // The URL parser reads this as the host evil.example with path "/": only the path is kept.
-    expect(resolveLocation("/\\evil.example", environ({}))).toBe("/");
+    // A browser reads "\\" as "/": this is "//evil.example", a path here as below.
+    expect(resolveLocation("/\\evil.example", environ({}))).toBe("/.//evil.example");
     expect(resolveLocation("..//evil.example", environ({ PATH_INFO: "/" }))).toBe("/.//evil.example");
     expect(resolveLocation("http://127.0.0.1//evil.example", environ({}))).toBe("/.//evil.example");
     expect(resolveLocation("http://127.0.0.1/\\evil.example", environ({}))).toBe("http://127.0.0.1/\\evil.example");
   });
 
-  test("a URL with a scheme or a host is left alone", () => {
+  test("a URL with a scheme is left alone", () => {
     expect(resolveLocation("https://other.example/y", environ({}))).toBe("https://other.example/y");
-    expect(resolveLocation("//cdn.example/y", environ({}))).toBe("//cdn.example/y");
     expect(resolveLocation("mailto:a@b.c", environ({}))).toBe("mailto:a@b.c");
+  });
+
+  test("a scheme-relative '//host/x' is a path on this site, as web.py makes it: no open redirect", () => {
+    expect(resolveLocation("//evil.example/y?q#f", environ({}))).toBe("/.//evil.example/y?q#f");
+    expect(resolveLocation("///evil.example", environ({}))).toBe("/.///evil.example");
+    expect(resolveLocation("\\\\evil.example", environ({}))).toBe("/.//evil.example");
+    expect(resolveLocation("//evil.example/y", environ({ SCRIPT_NAME: "/app" }))).toBe("/app//evil.example/y");
   });
 
   test("non-ASCII is percent-encoded, so the header stays ASCII", () => {

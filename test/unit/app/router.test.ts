@@ -260,6 +260,16 @@ describe("sub-applications", () => {
     expect(paths).toEqual(["/blog/x", "/blog/x", ""]);
   });
 
+  test("a plain gw app in the table is refused with a line naming mount(); a handler of two groups is not", async () => {
+    const plain = (_environ: unknown, startResponse: (status: string, headers: [string, string][]) => void) => {
+      startResponse("200 OK", []);
+      return ["x"];
+    };
+    expect(() => application([["/admin", plain as never]])).toThrow(/urls\[0\] \(\/admin\): this function takes two arguments.*mount\(/);
+    const app = application([["/(\\w+)/(\\d+)", (name: string, id: string) => `${name}:${id}`]]);
+    expect((await call(app, "/post/7")).body).toBe("post:7");
+  });
+
   test("nothing matched inside a sub-app is a 404", async () => {
     const app = application([["/blog", application([["/", () => "index"]])]]);
     expect((await call(app, "/blog/missing")).code).toBe(404);

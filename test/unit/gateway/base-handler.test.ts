@@ -184,6 +184,56 @@ describe("startResponse: the headers", () => {
     expectClean500(result, "Content-Length must be a whole number");
   });
 
+  test.each(["100 Continue", "103 Early Hints", "101 Switching Protocols"])("the interim status %j cannot end a request", async (status) => {
+    const { error, result } = await startFailure(status, TEXT);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expectClean500(result, "is an interim response");
+  });
+
+  test("a 204 drops the app's Content-Length (RFC 9110 §8.6); a 304 keeps it", async () => {
+    const noContent = await runInMemory((_environ, start) => {
+      start("204 No Content", [["Content-Length", "9"]]);
+      return [];
+    });
+    expect(headerValues(noContent.head, "Content-Length")).toEqual([]);
+    const notModified = await runInMemory((_environ, start) => {
+      start("304 Not Modified", [["Content-Length", "9"]]);
+      return [];
+    });
+    expect(headerValues(notModified.head, "Content-Length")).toEqual(["9"]);
+  });
+
+  test("two Content-Length headers that disagree are refused; two that agree pass", async () => {
+    const { error, result } = await startFailure("200 OK", [["Content-Length", "1"], ["Content-Length", "3"]]);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expectClean500(result, "two Content-Length headers disagree (1 and 3)");
+    const agreeing = await runInMemory((_environ, start) => {
+      start("200 OK", [["Content-Length", "3"], ["content-length", "3"]]);
+      return ["abc"];
+    });
+    expect(agreeing.body.toString()).toBe("abc");
+    expect(agreeing.errors).toBe("");
+  });
+
+  test("pairs the app adds to its array after startResponse do not go out, with a sync body's held chunk or later", async () => {
+    const app: App = (_environ, start) => {
+      const headers: HeaderPair[] = [...TEXT];
+      start("200 OK", headers);
+      return (function* () {
+        yield "abc";
+        // The first chunk is still held (§3.10): these land before the head is written.
+        headers.push(["Content-Length", "1"], ["Transfer-Encoding", "chunked"], ["X-Late", "1"]);
+        yield "def";
+      })();
+    };
+    const { head, body, errors } = await runInMemory(app);
+    expect(body.toString()).toBe("abcdef");
+    expect(headerValues(head, "Content-Length")).toEqual([]);
+    expect(headerValues(head, "Transfer-Encoding")).toEqual([]);
+    expect(headerValues(head, "X-Late")).toEqual([]);
+    expect(errors).toBe("");
+  });
+
   test("a refused call records nothing, so the app may call startResponse again without excInfo", async () => {
     const app: App = (_environ, start) => {
       expect(() => start("200 OK", [["Bad Name", "x"]])).toThrow(ProtocolError);

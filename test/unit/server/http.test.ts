@@ -397,6 +397,52 @@ describe("requests node's parser refuses", () => {
     expect(parseRaw(await rawExchange(server.url, "POST /p HTTP/1.0\nContent-Length: 5\n\nhello")).body).toBe("hello");
   });
 
+  test("bad bytes after a request in the same packet: the request is answered, the connection closes, gw serves on", async () => {
+    // Async: the first response is still pending when node's parser meets the bad bytes.
+    const slow: App = async (environ, start) => {
+      await sleep(30);
+      start("200 OK", [["Content-Type", "text/plain"]]);
+      return [`answered ${environ.PATH_INFO}`];
+    };
+    const server = await start(slow);
+    void server.serveForever();
+    const cases = [
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nX\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcd",
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n\x00",
+      // Valid, but node refuses data after a request that ends its connection (HTTP/1.0).
+      "GET /a HTTP/1.0\r\nHost: x\r\n\r\nGET /b HTTP/1.0\r\nHost: x\r\n\r\n",
+    ];
+    for (const request of cases) {
+      const raw = (await rawExchange(server.url, request)).toString("latin1");
+      expect(raw, JSON.stringify(request)).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nanswered \/a$/);
+    }
+    // Two good pipelined requests before the bad bytes are both answered, in order.
+    const both = (await rawExchange(server.url, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nX\r\n\r\n")).toString("latin1");
+    expect(both.match(/answered \/[ab]/g)).toEqual(["answered /a", "answered /b"]);
+    // A broken chunk in the request's own body: a 400, and still no crash.
+    const broken = await rawExchange(server.url, "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n");
+    expect(parseRaw(broken).statusLine).toBe("HTTP/1.1 400 Bad Request");
+    expect((await sendRequest(server.url, "/alive")).body.toString()).toBe("answered /alive");
+  });
+
+  test("Transfer-Encoding (RFC 9112 §6.1): with HTTP/1.0 a 400, a coding other than chunked a 501; chunked alone is read", async () => {
+    const server = await start(echoBody);
+    void server.serveForever();
+    const chunked = "5\r\nhello\r\n0\r\n\r\n";
+    expect(parseRaw(await rawExchange(server.url, `POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`)).statusLine).toBe("HTTP/1.1 400 Bad Request");
+    expect(parseRaw(await rawExchange(server.url, `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n${chunked}`)).statusLine).toBe("HTTP/1.1 501 Not Implemented");
+    const plain = parseRaw(await rawExchange(server.url, `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n${chunked}`));
+    expect([plain.statusLine, plain.body.includes("hello")]).toEqual(["HTTP/1.1 200 OK", true]);
+  });
+
+  test("an absolute-form target's authority replaces Host (RFC 9112 §3.2.2)", async () => {
+    const server = await start(echoEnviron);
+    void server.serveForever();
+    const environ = JSON.parse(parseRaw(await rawExchange(server.url, "GET http://h.example:81/x?q HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")).body) as Record<string, string>;
+    expect(environ).toMatchObject({ HTTP_HOST: "h.example:81", PATH_INFO: "/x", QUERY_STRING: "q" });
+  });
+
   test("unknown methods and CONNECT get 501, HTTP/2.0 and HTTP/0.9 get 505, and each is logged", async () => {
     const log = recordingSink();
     const server = await start(hello, { log });

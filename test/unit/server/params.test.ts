@@ -29,6 +29,13 @@ describe("environFromParams", () => {
     expect(environ({ SCRIPT_NAME: "/app", REQUEST_URI: "/application" }).PATH_INFO).toBe("/application");
   });
 
+  test("an absolute-form REQUEST_URI (Apache passes it raw) gives the path after its authority", () => {
+    expect(environ({ REQUEST_URI: "http://h.example/env/x?q=1" }).PATH_INFO).toBe("/env/x");
+    expect(environ({ REQUEST_URI: "http://h.example" }).PATH_INFO).toBe("/");
+    expect(environ({ SCRIPT_NAME: "/app", REQUEST_URI: "https://h.example/app/a%20b" })).toMatchObject({ SCRIPT_NAME: "/app", PATH_INFO: "/a b" });
+    expect(environ({}, "/").PATH_INFO).toBe("");
+  });
+
   test("a scriptName option overrides what was sent", () => {
     expect(environ({ SCRIPT_NAME: "/whole/path", PATH_INFO: "", REQUEST_URI: "/whole/path" }, "/whole")).toMatchObject({ SCRIPT_NAME: "/whole", PATH_INFO: "/path" });
     expect(environ({ SCRIPT_NAME: "/x", REQUEST_URI: "/x" }, "")).toMatchObject({ SCRIPT_NAME: "", PATH_INFO: "/x" });

@@ -19,15 +19,20 @@ describe("readLenientHead", () => {
     expect(head.body.length).toBe(0);
   });
 
+  test("HTTP/1.1 without Host is refused with 400 (RFC 9112 §3.2); HTTP/1.0 needs none", () => {
+    expect(read("GET /nobody HTTP/1.1\n\n")).toMatchObject({ status: 400 });
+    expect(request("GET /nobody HTTP/1.0\n\n").target).toBe("/nobody");
+  });
+
   test("raw bytes above 0x7F in the target are percent-encoded; escapes already there stay", () => {
     expect(request("GET /\x80%80 HTTP/1.0\n\n").target).toBe("/%80%80");
-    expect(request("GET /\xe2\x82\xac HTTP/1.1\n\n").target).toBe("/%E2%82%AC");
+    expect(request("GET /\xe2\x82\xac HTTP/1.1\nHost: h\n\n").target).toBe("/%E2%82%AC");
   });
 
   test("a target without its leading slash gets one; '*' and absolute URLs stay", () => {
     expect(request("GET cgi-bin/x.py HTTP/1.0\n\n").target).toBe("/cgi-bin/x.py");
-    expect(request("OPTIONS * HTTP/1.1\n\n").target).toBe("*");
-    expect(request("GET http://h/p HTTP/1.1\n\n").target).toBe("http://h/p");
+    expect(request("OPTIONS * HTTP/1.1\nHost: h\n\n").target).toBe("*");
+    expect(request("GET http://h/p HTTP/1.1\nHost: h\n\n").target).toBe("http://h/p");
   });
 
   test("a body that came whole with the head is kept, exactly Content-Length bytes", () => {

@@ -105,3 +105,30 @@ test("a request without a body is closed as soon as its answer is out, not when 
   await expect.poll(() => new Promise<number>((resolve) => listener.getConnections((_error, count) => resolve(count)))).toBe(0);
   socket.destroy();
 });
+
+test("a streamed answer larger than the socket buffers reaches a slow reader whole before the close", async () => {
+  const size = 128 * 65_536;
+  const port = await start(validator((_environ, start) => {
+    start("200 OK", [["Content-Type", "application/octet-stream"]]);
+    return (async function* (): AsyncGenerator<Chunk> {
+      for (let i = 0; i < 128; i++) yield Buffer.alloc(65_536, 0x78);
+    })();
+  }));
+  for (let round = 0; round < 3; round++) {
+    const socket = connect(port, "127.0.0.1");
+    socket.write(encodeScgiHead(0));
+    // Not reading yet: the answer piles up in gw's socket when the app ends.
+    socket.pause();
+    await sleep(200);
+    let received = 0;
+    socket.on("data", (data: Buffer) => (received += data.byteLength));
+    const isReset = await new Promise<boolean>((resolve) => {
+      socket.on("error", () => resolve(true));
+      socket.on("close", () => resolve(false));
+      socket.resume();
+    });
+    expect(isReset).toBe(false);
+    // The head (status and type) and then every body byte.
+    expect(received).toBe("Status: 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".length + size);
+  }
+});

@@ -65,7 +65,9 @@ export class ScriptProcess {
       });
       child.once("error", (error: NodeJS.ErrnoException) => {
         // spawn() reports ENOENT and EACCES here, and then there is no exit event.
-        this.log(error.code === "ENOENT" ? `cannot start it: ${options.launch.command} not found` : `cannot start it: ${error.message}`);
+        // A script that runs as itself exists (it was just read): ENOENT is then its interpreter's.
+        const missing = options.launch.args.length === 0 ? "the interpreter on its #! line" : options.launch.command;
+        this.log(error.code === "ENOENT" ? `cannot start it: ${missing} was not found` : `cannot start it: ${error.message}`);
         resolve({ code: null, signal: null, hasFailedToStart: true });
         this.#exit();
       });

@@ -77,7 +77,10 @@ export function cgiApp(root: string, options: CgiOptions = {}): CgiApp {
       // scripts as scripts and never shows their source, lists them or reads their bytes.
       const path = toFsPath(runner.root, parts.segments);
       const found = findInside(runner.root, path);
-      if (found !== undefined && isUnderCgiFolder(runner, found.path)) {
+      const withExtraPath = found === undefined ? aliasedScriptDepth(runner, parts.segments) : undefined;
+      if (withExtraPath !== undefined) {
+        scriptDepth = withExtraPath;
+      } else if (found !== undefined && isUnderCgiFolder(runner, found.path)) {
         if (!found.stats.isFile() || parts.hasTrailingSlash) return sendError(startResponse, 403, "CGI folders are not listed");
         scriptDepth = parts.segments.length - 1;
       } else if (runner.fallback !== undefined) {
@@ -99,6 +102,21 @@ export function cgiApp(root: string, options: CgiOptions = {}): CgiApp {
       },
     },
   }) as CgiApp;
+}
+
+/**
+ * Where a path that names no file holds a script of an aliased CGI folder followed by extra path
+ * ("/scripts/env.sh/x" with scripts a link to cgi-bin): the depth ScriptRun starts from, as for a
+ * script named whole; undefined when no leading part of the path is such a script.
+ */
+function aliasedScriptDepth(runner: Runner, segments: readonly string[]): number | undefined {
+  for (let count = 1; count < segments.length; count++) {
+    const found = findInside(runner.root, toFsPath(runner.root, segments.slice(0, count)));
+    if (found === undefined) return undefined;
+    if (found.stats.isDirectory()) continue;
+    return found.stats.isFile() && isUnderCgiFolder(runner, found.path) ? count - 1 : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -6,10 +6,11 @@ import { startScript, type ScriptProcess } from "./process.ts";
 import { chooseLaunch, scriptEnv, searchArguments, type Launch } from "./script.ts";
 import { releaseBody, spoolBody, type SpooledBody } from "./body.ts";
 import { decodePath } from "../core/environ.ts";
+import { isContentLength } from "../core/http-syntax.ts";
 import { inputFromBytes } from "../core/input.ts";
 import { findInside, sendError } from "../files/static.ts";
-import { bytesToVariable, toFsPath, type PathParts } from "../files/url-path.ts";
-import type { App, Chunk, Environ, StartResponse } from "../core/types.ts";
+import { bytesToText, toFsPath, type PathParts } from "../files/url-path.ts";
+import type { App, Chunk, Environ, HeaderPair, StartResponse } from "../core/types.ts";
 
 const MAX_LOCAL_REDIRECTS = 10;
 const REDIRECTS_KEY = "cgi.redirects";
@@ -21,6 +22,12 @@ class CgiScriptError extends Error {
     super(message);
     this.stack = `gw: ${message}`;
   }
+}
+
+/** The Content-Length a script declared, or -1. */
+function declaredLength(headers: readonly HeaderPair[]): number {
+  for (const [name, value] of headers) if (isContentLength(name)) return Number(value);
+  return -1;
 }
 
 /** What every request to one CGI app shares. */
@@ -172,7 +179,7 @@ export class ScriptRun {
     let depth = this.#depth;
     let found;
     for (;;) {
-      this.#name = mount + bytesToVariable("/" + segments.slice(0, depth + 1).join("/"));
+      this.#name = mount + bytesToText("/" + segments.slice(0, depth + 1).join("/"));
       if (depth === segments.length) return yield* this.#error(403, `CGI script is not a plain file (${JSON.stringify(this.#name)})`);
       found = findInside(runner.root, toFsPath(runner.root, segments.slice(0, depth + 1)));
       if (found === undefined) return yield* this.#error(404, `No such CGI script (${JSON.stringify(this.#name)})`);
@@ -214,8 +221,10 @@ export class ScriptRun {
     const pathBytes = rest.length > 0 ? "/" + rest.join("/") + slash : slash;
     const env = scriptEnv(runner.env, environ, {
       name: this.#name,
-      pathInfo: bytesToVariable(pathBytes),
-      pathTranslated: pathBytes === "" ? undefined : bytesToVariable(toFsPath(runner.root, rest).toString("latin1") + slash),
+      pathInfo: bytesToText(pathBytes),
+      pathTranslated: pathBytes === "" ? undefined : bytesToText(toFsPath(runner.root, rest).toString("latin1") + slash),
+      filename: scriptPath,
+      isAssigned: launch.command !== scriptPath,
     });
     const spooled = this.#spooled;
     if (spooled !== undefined) {
@@ -271,10 +280,18 @@ export class ScriptRun {
     let pending: Buffer | undefined;
     let head: CgiHead | undefined;
     let isComplete = false;
+    // What the script's own Content-Length still allows (-1: none); more is cut off, as lighttpd does.
+    let allowed = -1;
+    let overflow: Buffer | undefined;
     try {
       for await (const chunk of chunks) {
         if (this.#isOver) break;
         if (head !== undefined) {
+          if (allowed >= 0 && chunk.byteLength > allowed) {
+            overflow = chunk.subarray(0, allowed);
+            break;
+          }
+          if (allowed >= 0) allowed -= chunk.byteLength;
           yield chunk;
           continue;
         }
@@ -296,9 +313,23 @@ export class ScriptRun {
         this.#startResponse(head.status, head.headers);
         // HEAD ends at the first body bytes; the script still runs to its end.
         if (this.#environ.REQUEST_METHOD === "HEAD") this.#isDraining = true;
+        else allowed = declaredLength(head.headers);
         const body = pending.subarray(head.bodyStart);
         pending = undefined;
+        if (allowed >= 0 && body.byteLength > allowed) {
+          overflow = body.subarray(0, allowed);
+          break;
+        }
+        if (allowed >= 0) allowed -= body.byteLength;
         if (body.byteLength > 0) yield body;
+      }
+      if (overflow !== undefined) {
+        script.log(`sent more than its Content-Length of ${declaredLength(head!.headers)} bytes; the rest was dropped`);
+        // The script runs to its end; what it still writes is read and dropped.
+        this.#isDraining = true;
+        script.drain();
+        if (overflow.byteLength > 0) yield overflow;
+        allowed = 0;
       }
       isComplete = true;
     } catch (error) {
@@ -307,7 +338,8 @@ export class ScriptRun {
     } finally {
       if (!isComplete && this.#isDraining) script.drain();
     }
-    script.stdoutDone();
+    // After an overflow, drain() marks stdout done once the script's output ends.
+    if (overflow === undefined) script.stdoutDone();
     if (this.#isDone) return;
     if (this.#isStopped) {
       if (head !== undefined) throw new CgiScriptError(`CGI ${this.#name} was stopped by the server's shutdown; the connection was cut`);
@@ -317,7 +349,11 @@ export class ScriptRun {
       if (head !== undefined) throw new CgiScriptError(`CGI ${this.#name} timed out after its response started; the connection was cut`);
       return yield* this.#error(504, "CGI script timed out");
     }
-    if (head !== undefined) return;
+    if (head !== undefined) {
+      // Short of its own Content-Length: the client must see a cut response, not wait for the rest.
+      if (allowed > 0) throw new CgiScriptError(`CGI ${this.#name} ended ${allowed} bytes short of its Content-Length; the connection was cut`);
+      return;
+    }
     const { code, signal, hasFailedToStart } = await script.exited;
     if (this.#isDone) return;
     if (hasFailedToStart) return yield* this.#error(500, "CGI script could not be started");

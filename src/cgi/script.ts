@@ -48,12 +48,24 @@ export function searchArguments(query: string): string[] {
 
 const BASIC_CREDENTIALS = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/** What the environment says of the script itself. */
+export interface ScriptFacts {
+  /** SCRIPT_NAME: the URL path that names it. */
+  name: string;
+  pathInfo: string;
+  pathTranslated: string | undefined;
+  /** SCRIPT_FILENAME: its file, as Apache, nginx and lighttpd give it. */
+  filename?: string;
+  /** Whether it runs through a --cgi-assign program (php-cgi wants REDIRECT_STATUS then). */
+  isAssigned?: boolean;
+}
+
 /**
  * The environment of one script (RFC 3875 §4.1), built fresh: the inherited variables, the
  * meta-variables, then HTTP_* for the request headers except Authorization (§4.1.18) and Proxy
  * (httpoxy: HTTP_PROXY would steer the script's own HTTP clients).
  */
-export function scriptEnv(base: Readonly<Record<string, string>>, environ: Environ, script: { name: string; pathInfo: string; pathTranslated: string | undefined }): Record<string, string> {
+export function scriptEnv(base: Readonly<Record<string, string>>, environ: Environ, script: ScriptFacts): Record<string, string> {
   const env: Record<string, string> = { ...base };
   env.GATEWAY_INTERFACE = "CGI/1.1";
   env.SERVER_SOFTWARE = environ.SERVER_SOFTWARE ?? "gw";
@@ -64,6 +76,10 @@ export function scriptEnv(base: Readonly<Record<string, string>>, environ: Envir
   env.SCRIPT_NAME = script.name;
   env.PATH_INFO = script.pathInfo;
   if (script.pathTranslated !== undefined) env.PATH_TRANSLATED = script.pathTranslated;
+  if (script.filename !== undefined) env.SCRIPT_FILENAME = script.filename;
+  // php-cgi (force-cgi-redirect, on by default) runs only when a server vouches that it started
+  // it for a request: lighttpd's cgi.assign and Apache's Action set this to 200.
+  if (script.isAssigned === true) env.REDIRECT_STATUS = "200";
   env.QUERY_STRING = environ.QUERY_STRING ?? "";
   if (environ.REMOTE_ADDR !== undefined) {
     env.REMOTE_ADDR = environ.REMOTE_ADDR;
@@ -112,14 +128,34 @@ export async function chooseLaunch(path: string, mode: number, assign: ReadonlyM
   if ((mode & 0o111) === 0) return undefined;
   const file = await open(path, "r");
   try {
-    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
-    const magic = buffer.subarray(0, bytesRead);
-    // Without a "#!" line execve fails, and some libcs then hand the file to /bin/sh; never let them.
-    if ((magic[0] === 0x23 && magic[1] === 0x21) || magic.equals(Buffer.from("\x7fELF", "latin1"))) return { command: path, args: [] };
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(20), 0, 20, 0);
+    const head = buffer.subarray(0, bytesRead);
+    // Whatever execve refuses (ENOEXEC), glibc's execvp, which spawn() uses, hands to /bin/sh:
+    // only a "#!" line or an ELF program this machine runs is started.
+    if ((head[0] === 0x23 && head[1] === 0x21) || isRunnableElf(head)) return { command: path, args: [] };
   } finally {
     await file.close();
   }
   return undefined;
+}
+
+// ELF's e_machine for the architectures Node runs on (the System V ABI's numbers).
+const ELF_MACHINES: Readonly<Record<string, readonly number[]>> = {
+  x64: [62, 3], ia32: [3], arm64: [183, 40], arm: [40], riscv64: [243], ppc64: [21], s390x: [22], loong64: [258], mips: [8], mipsel: [8],
+};
+
+/** Whether `head` (a file's first 20 bytes) starts an ELF executable or shared object for this machine. */
+function isRunnableElf(head: Buffer): boolean {
+  if (head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return false;
+  const elfClass = head[4];
+  const data = head[5];
+  if ((elfClass !== 1 && elfClass !== 2) || (data !== 1 && data !== 2) || head[6] !== 1) return false;
+  const type = data === 1 ? head.readUInt16LE(16) : head.readUInt16BE(16);
+  const machine = data === 1 ? head.readUInt16LE(18) : head.readUInt16BE(18);
+  // ET_EXEC or ET_DYN (position-independent executables).
+  if (type !== 2 && type !== 3) return false;
+  const machines = ELF_MACHINES[process.arch];
+  return machines === undefined || machines.includes(machine);
 }
 
 const NO_ASSIGN: ReadonlyMap<string, string> = new Map();

@@ -74,12 +74,12 @@ export function isInside(root: Buffer, path: Buffer): boolean {
   return path[rootLength] === 0x2f && path.subarray(0, rootLength).equals(root.subarray(0, rootLength));
 }
 
-/** A byte string as text for people: UTF-8, with U+FFFD for bytes that are not. */
+/**
+ * A byte string as text for people and for CGI variables: UTF-8, with U+FFFD for bytes that are
+ * not (as Python's http.server decodes them). A script's environment goes out UTF-8 encoded, so
+ * a one-char-per-byte string would reach it as other bytes (0xFF as "\xc3\xbf") and garble the
+ * valid characters around it too.
+ */
 export function bytesToText(bytes: string): string {
   return isAscii(bytes) ? bytes : Buffer.from(bytes, "latin1").toString("utf8");
-}
-
-/** A byte string as text for CGI variables: UTF-8 when valid, else one char per byte (as PATH_INFO is). */
-export function bytesToVariable(bytes: string): string {
-  return isAscii(bytes) ? bytes : textOfBytes(Buffer.from(bytes, "latin1"));
 }

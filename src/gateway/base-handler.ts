@@ -115,7 +115,11 @@ export abstract class BaseHandler {
   /** Writes an error's trace to the error stream (wsgiref's log_exception). */
   protected logException(error: unknown): void {
     // As Node prints an uncaught error: the stack, then own properties (code, errno) and the cause.
-    const trace = error instanceof Error ? inspect(error) : `non-Error thrown: ${typeof error === "string" ? error : inspect(error)}`;
+    // An error whose stack is one line was made without frames on purpose (a CGI script's
+    // timeout, say): that line is the whole log entry.
+    const stack = error instanceof Error ? error.stack : undefined;
+    const trace = typeof stack === "string" && stack !== "" && !stack.includes("\n") && error instanceof Error && error.cause === undefined ? stack
+      : error instanceof Error ? inspect(error) : `non-Error thrown: ${typeof error === "string" ? error : inspect(error)}`;
     this.errors.write(trace.endsWith("\n") ? trace : trace + "\n");
   }
 

@@ -24,6 +24,10 @@ export class CgiHandler extends StreamHandler {
   constructor(options: CgiHandlerOptions = {}) {
     const stderr = options.stderr ?? process.stderr;
     const environ = environFromCgi(options.env ?? process.env, options.stdin ?? process.stdin, stderr);
-    super(environ, options.stdout ?? process.stdout, environ["gw.errors"], { shouldEnd: options.stdout !== undefined });
+    const stdout = options.stdout ?? process.stdout;
+    super(environ, stdout, environ["gw.errors"], { shouldEnd: options.stdout !== undefined });
+    // A reader that goes away (the web server's client left, or `| head -c 100`) fails the next
+    // write with EPIPE: a client leaving, as wsgiref takes its BrokenPipeError. The body is closed.
+    stdout.once("error", () => this.handleAbort());
   }
 }

@@ -45,9 +45,10 @@ beforeAll(async () => {
   script("env.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nenv | sort\n");
   script("plain.sh", "printf 'Content-Type: text/plain\\n\\nran by sh\\n'\n", 0o644);
   script("tool.py", "print('Content-Type: text/plain')\nprint()\nprint('python ran me')\n", 0o644);
+  script("info.php", "<?php header('Content-Type: text/plain'); echo $_SERVER['PATH_INFO'], ' ', $_GET['x'], ' ', file_get_contents('php://input'), ' ', basename(__FILE__), \"\\n\";\n", 0o644);
   gw = await startGw([
     "serve", "--cgi", "--directory", root, "--port", "0", "--cgi-max-body", "60M",
-    "--cgi-env", "REPO_ROOT=/srv/repos", "--cgi-env", "EMPTY=", "--cgi-pass-env", "GW_TEST_PASSED", "--cgi-assign", ".py=python3",
+    "--cgi-env", "REPO_ROOT=/srv/repos", "--cgi-env", "EMPTY=", "--cgi-pass-env", "GW_TEST_PASSED", "--cgi-assign", ".py=python3", "--cgi-assign", ".php=php-cgi",
   ], { env: { GW_TEST_PASSED: "from gw's env", GW_TEST_HIDDEN: "secret", TMPDIR: spool } });
 });
 
@@ -118,6 +119,20 @@ describe("the script's environment and what runs", () => {
     expect([plain.status, plain.body.toString()]).toEqual([403, expect.not.stringContaining("ran by sh")]);
     const python = await gw.request("/cgi-bin/tool.py");
     expect([python.status, python.body.toString()]).toEqual([200, "python ran me\n"]);
+  });
+
+  test("--cgi-assign .php=php-cgi runs PHP as lighttpd's cgi.assign does: SCRIPT_FILENAME and REDIRECT_STATUS are set", async () => {
+    const response = await gw.request("/cgi-bin/info.php/more?x=1", { method: "POST", body: "posted", headers: { "Content-Type": "text/plain" } });
+    expect([response.status, response.body.toString()]).toEqual([200, "/more 1 posted info.php\n"]);
+    const env = (await gw.request("/cgi-bin/env.sh")).body.toString();
+    expect(env).toContain(`SCRIPT_FILENAME=${join(root, "cgi-bin", "env.sh")}\n`);
+    // Only an assigned program is vouched for.
+    expect(env).not.toContain("REDIRECT_STATUS");
+  });
+
+  test("a path with a byte that is not UTF-8 reaches the script as Python gives it: U+FFFD, the rest intact", async () => {
+    const env = (await gw.request("/cgi-bin/env.sh/%ff%E2%82%AC")).body.toString();
+    expect(env).toContain("PATH_INFO=/\ufffd€\n");
   });
 
   test("underscore headers never reach a script: X_Forwarded_For cannot pose as X-Forwarded-For", async () => {

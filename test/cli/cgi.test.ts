@@ -1,6 +1,9 @@
 // `gw cgi APP` from the outside: one request from the process env and stdin, the response on stdout.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runGw, tempApp, type TempApp } from "../helpers/gw.ts";
+import { ROOT, runGw, tempApp, type TempApp } from "../helpers/gw.ts";
 
 let app: TempApp;
 beforeAll(() => {
@@ -15,6 +18,13 @@ export default async (environ: Record<string, unknown>, start: (status: string, 
   const body = await (environ["gw.input"] as Input).read();
   start("200 OK", [["Content-Type", "application/octet-stream"], ["X-Method", String(environ.REQUEST_METHOD)]]);
   return [body];
+};
+`,
+    "big.ts": `import { appendFileSync } from "node:fs";
+export default (environ: Record<string, unknown>, start: (status: string, headers: [string, string][]) => unknown) => {
+  start("200 OK", [["Content-Type", "application/octet-stream"]]);
+  const chunks = Array.from({ length: 800 }, () => new Uint8Array(65536).fill(120));
+  return Object.assign(chunks, { close: () => appendFileSync("closed.txt", "closed\\n") });
 };
 `,
     "fails.ts": `export default (environ: Record<string, unknown>, start: unknown) => {
@@ -56,6 +66,16 @@ describe.concurrent("gw cgi", () => {
     });
     expect(run.exitCode).toBe(0);
     expect(run.stdout.toString("latin1")).toMatch(/\r\nContent-Length: 5\r\n\r\n12345$/);
+  });
+
+  test("a reader that goes away (| head -c 100): exit 0, no EPIPE stack, and the body's close() runs once", () => {
+    const gw = `'${process.execPath}' '${join(ROOT, "bin", "gw.js")}' cgi big.ts`;
+    const run = spawnSync("bash", ["-c", `${gw} | head -c 100 > /dev/null; echo "exit \${PIPESTATUS[0]}"`], {
+      cwd: app.dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REQUEST_METHOD: "GET", PATH_INFO: "/" }, encoding: "utf8", timeout: 30_000,
+    });
+    expect(run.stdout.trim()).toBe("exit 0");
+    expect(run.stderr).not.toContain("EPIPE");
+    expect(existsSync(app.path("closed.txt")) && readFileSync(app.path("closed.txt"), "utf8")).toBe("closed\n");
   });
 
   test("a failing app: a Status: 500 response on stdout, the trace on stderr", async () => {

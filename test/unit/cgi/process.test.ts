@@ -92,8 +92,12 @@ describe("startScript", () => {
     const opts = options("", { launch: { command: "/no/such/interpreter", args: [] } });
     const script = startScript(opts)!;
     expect((await script.exited).hasFailedToStart).toBe(true);
-    expect(opts.log()).toContain("gw: CGI /cgi-bin/test.sh: cannot start it: /no/such/interpreter not found");
+    // A script run as itself was there a moment ago: what is missing is the interpreter its #! names.
+    expect(opts.log()).toContain("gw: CGI /cgi-bin/test.sh: cannot start it: the interpreter on its #! line was not found");
     expect(opts.events[0]).toBe("exit");
+    const assigned = options("", { launch: { command: "/no/such/php-cgi", args: ["/srv/x.php"] } });
+    expect((await startScript(assigned)!.exited).hasFailedToStart).toBe(true);
+    expect(assigned.log()).toContain("cannot start it: /no/such/php-cgi was not found");
   });
 
   test("spawn refusing its arguments at once (a NUL byte) gives undefined and a log line", () => {

@@ -264,6 +264,10 @@ describe("how scripts run", () => {
     write("cgi-bin/secret.sh", "#!/bin/sh\n# SOURCE-MARKER-5e1f\nprintf 'Content-Type: text/plain\\n\\nran secret\\n'\n", 0o755);
     write("cgi-bin/framing.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\ncontent-length: 50\\nContent-Length: 5\\n\\nhello'\n", 0o755);
     write("cgi-bin/interim.sh", "#!/bin/sh\nprintf 'Status: 100 Continue\\n\\n'\n", 0o755);
+    write("cgi-bin/over.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 3\\n\\nok'\nsleep 0.1\nprintf 'kkkkk'\n", 0o755);
+    write("cgi-bin/over-at-once.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 3\\n\\nokokok'\n", 0o755);
+    write("cgi-bin/short.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 9\\n\\nok'\n", 0o755);
+    write("cgi-bin/fake-elf", "\x7fELF\nprintf 'Content-Type: text/plain\\n\\nran by sh\\n'\n", 0o755);
     write("cgi-bin/chunks.sh", "#!/bin/sh\nprintf 'Transfer-Encoding: chunked\\nContent-Type: text/plain\\n\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n'\n", 0o755);
     // An alias of the CGI folder, as `ln -s cgi-bin scripts` makes it.
     symlinkSync("cgi-bin", join(dir, "www", "scripts"));
@@ -335,6 +339,9 @@ describe("how scripts run", () => {
     }
     // Through the alias the script runs as a script, decided on its real path.
     expect((await other.get("/scripts/secret.sh")).body.toString()).toBe("ran secret\n");
+    // With extra path after it, too (CGI.md: whatever URL reaches it); a missing name stays a 404.
+    expect((await other.get("/scripts/secret.sh/more/path")).body.toString()).toBe("ran secret\n");
+    expect((await other.get("/scripts/missing.sh/more")).status).toBe(404);
   });
 
   test("output that would break HTTP framing is a 502: two Content-Lengths, a final 1xx, a script's own Transfer-Encoding", async () => {
@@ -343,6 +350,23 @@ describe("how scripts run", () => {
       expect([name, response.status]).toEqual([name, 502]);
     }
     expect(other.log()).toContain("two different Content-Length");
+  });
+
+  test("a script's own Content-Length holds: more is cut off at it (lighttpd's way) with one log line; less cuts the connection", async () => {
+    for (const [name, body] of [["over.sh", "okk"], ["over-at-once.sh", "oko"]]) {
+      const response = await other.get(`/cgi-bin/${name}`);
+      expect([name, response.status, response.body.toString()]).toEqual([name, 200, body]);
+    }
+    await waitUntil("the overflow lines", () => (other.log().match(/sent more than its Content-Length of 3 bytes; the rest was dropped/g) ?? []).length === 2);
+    const raw = (await rawExchange(other.server.url, "GET /cgi-bin/short.sh HTTP/1.1\r\nHost: x\r\n\r\n")).toString("latin1");
+    expect(raw).toMatch(/\r\nContent-Length: 9\r\n[^]*\r\n\r\nok$/);
+    await waitUntil("the short line", () => other.log().includes("ended 7 bytes short of its Content-Length; the connection was cut"));
+    expect(other.log()).not.toMatch(/ProtocolError|at #emit|\{\s*name:/);
+  });
+
+  test("a file that only starts like an ELF program is a 403, never handed to /bin/sh", async () => {
+    const response = await other.get("/cgi-bin/fake-elf");
+    expect([response.status, response.body.toString().includes("ran by sh")]).toEqual([403, false]);
   });
 
   test("slow uploads do not hold script slots: two stalled bodies, and a third request still runs at once", async () => {

@@ -1,5 +1,5 @@
 // How a script starts: search words to argv (RFC 3875 §4.4), the environment (§4.1), the launcher.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -71,6 +71,24 @@ describe("chooseLaunch", () => {
     expect(await chooseLaunch(file("e.txt", "x", 0o644), 0o100644)).toBeUndefined();
     expect(await chooseLaunch(file("f.bin", "echo shell", 0o755), 0o100755)).toBeUndefined();
     expect(await chooseLaunch(file("g.py", "print()", 0o755), 0o100755)).toBeUndefined();
+  });
+
+  test("ELF: a real program of this machine runs as itself; a fake or foreign ELF header does not (execvp would give it to /bin/sh)", async () => {
+    // This very Node binary is an ELF program for this machine.
+    const real = Buffer.alloc(20);
+    const fd = openSync(process.execPath, "r");
+    readSync(fd, real, 0, 20, 0);
+    closeSync(fd);
+    const copy = join(dir, "real.bin");
+    writeFileSync(copy, real);
+    chmodSync(copy, 0o755);
+    expect(await chooseLaunch(copy, 0o100755)).toEqual({ command: copy, args: [] });
+    expect(await chooseLaunch(file("fake.bin", "\x7fELF\nprintf 'ran by sh'\n", 0o755), 0o100755)).toBeUndefined();
+    const foreign = Buffer.from(real);
+    foreign.writeUInt16LE(0x1234, 18);
+    writeFileSync(join(dir, "foreign.bin"), foreign);
+    chmodSync(join(dir, "foreign.bin"), 0o755);
+    expect(await chooseLaunch(join(dir, "foreign.bin"), 0o100755)).toBeUndefined();
   });
 
   test("--cgi-assign: an assigned extension runs through its program, with or without the execute bit", async () => {

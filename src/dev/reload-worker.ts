@@ -16,7 +16,8 @@ import type { AnyApp, Environ } from "../core/types.ts";
 /** What the reloader sends a worker besides requests. */
 export type Command =
   | { type: "load"; spec: string; cwd: string; shouldValidate: boolean; kind: AppKind }
-  | { type: "preload"; urls: string[] };
+  | { type: "preload"; urls: string[] }
+  | { type: "exit" };
 
 /** What a worker reports besides responses: a load's outcome, or that it has imported what it was told to preload. */
 export type Report = LoadReport | { type: "preloaded" };
@@ -185,5 +186,9 @@ port.on("message", (message: ToWorker | Command) => {
       handlers.get(message.id)?.abort();
       bodyWaiters.get(message.id)?.(null);
       break;
+    case "exit":
+      // Ends this thread with what the app wrote to stdout and stderr delivered first (the
+      // reloader's terminate() could drop the last of it).
+      process.exit(0);
   }
 });

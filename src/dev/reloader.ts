@@ -177,6 +177,22 @@ const STANDBYS = 2;
 const START_DELAY = 5;
 
 /**
+ * Ends a worker that ran the app so that what the app wrote last still reaches the log: the worker
+ * exits itself, and Node delivers a worker's stdout and stderr before its 'exit', where
+ * terminate() may drop them. A worker whose loop is blocked is terminated after a second.
+ */
+function endWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 1_000);
+    worker.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    worker.postMessage({ type: "exit" } satisfies Command);
+  });
+}
+
+/**
  * Serves the app with hot reload. A change loads the new code in a booted standby worker; once
  * it is ready, new requests go to it and the old worker finishes its in-flight ones, then ends.
  * Client connections belong to the main thread, so none is refused or reset by a reload.
@@ -253,7 +269,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     const timer = setTimeout(() => void slot.worker.terminate(), options.drainTimeout ?? 10_000);
     void slot.bridge.idle().then(() => {
       clearTimeout(timer);
-      void slot.worker.terminate();
+      void endWorker(slot.worker);
     });
   };
 
@@ -482,7 +498,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       waiters.splice(0).forEach((wake) => wake());
       await server.shutdown();
       await (await watcher)?.close();
-      await Promise.all([current, ...standbys].map((slot) => slot?.worker.terminate()));
+      await Promise.all([current === undefined || current.isDead ? undefined : endWorker(current.worker), ...standbys.map((slot) => slot.worker.terminate())]);
     },
   };
 }

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startGw, tempApp, type TempApp } from "../helpers/gw.ts";
+import { runGw, startGw, tempApp, type TempApp } from "../helpers/gw.ts";
 
 const START = `(environ: Record<string, unknown>, start: (status: string, headers: [string, string][]) => unknown)`;
 
@@ -110,4 +110,18 @@ describe.concurrent("loading apps", () => {
       }
     });
   }
+});
+
+describe("an ES module with a syntax error", () => {
+  test("the file, line and code frame are named, as node prints them (V8 keeps them out of the error)", async () => {
+    const app = tempApp({ "broken.mjs": "export default (e, s) => {\n  const a = 1;\n  return [a +];\n};\n" });
+    try {
+      const run = await runGw(["serve", "broken.mjs", "--no-reload", "--port", "0"], { cwd: app.dir });
+      expect(run.exitCode).toBe(1);
+      expect(run.stderr).toContain(`${app.path("broken.mjs")}:3\n  return [a +];\n`);
+      expect(run.stderr).toContain("SyntaxError: Unexpected token ']'");
+    } finally {
+      app.remove();
+    }
+  });
 });

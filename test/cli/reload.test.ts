@@ -31,6 +31,38 @@ function lines(text: string, pattern: RegExp): string[] {
 }
 
 describe.concurrent("hot reload", () => {
+  test("what the app writes to stderr as its last request ends reaches the log, across a reload and at SIGTERM", async () => {
+    const app = (version: string): string => `export default ${START} => {
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  const body = (async function* () { yield "${version} "; await new Promise((r) => setTimeout(r, 300)); yield "done"; })();
+  return Object.assign(body, { close: () => { for (let i = 0; i < 20; i++) process.stderr.write("APP ${version} closing " + i + "\\n"); } });
+};
+`;
+    const dir = tempApp({ "app.ts": app("v1") });
+    const gw = await startGw(["serve", "app.ts", "--port", "0"], { cwd: dir.dir });
+    try {
+      await gw.waitForStderr(/^gw: watching \d+ files? for changes$/);
+      // A reload while v1's request streams: its worker retires once the request is over.
+      const slow = get(gw);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      dir.write("app.ts", app("v2"));
+      await gw.waitForStderr(/^gw: reloaded in \d+ ms/);
+      expect((await slow).text).toBe("v1 done");
+      await gw.waitForStderr(/^APP v1 closing 19$/);
+      // SIGTERM while v2's request streams: it finishes, and so does what its close() wrote.
+      const last = get(gw);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const exit = await gw.stop("SIGTERM");
+      expect((await last).text).toBe("v2 done");
+      expect(exit.code).toBe(0);
+      expect(exit.stderr.match(/^APP v2 closing \d+$/gm)).toHaveLength(20);
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  });
+
+
   test("an edit of app.ts, then of an imported lib.ts, changes the response; one notice per reload", async () => {
     const dir = tempApp({ "app.ts": appSource("app v1", { withLib: true }), "lib.ts": 'export const msg: string = "lib v1";\n' });
     const gw = await startGw(["serve", "app.ts", "--port", "0"], { cwd: dir.dir });

@@ -282,16 +282,22 @@ export class ScriptRun {
     let isComplete = false;
     // What the script's own Content-Length still allows (-1: none); more is cut off, as lighttpd does.
     let allowed = -1;
-    let overflow: Buffer | undefined;
+    let overflow = undefined as Buffer | undefined;
+    /** Whether `chunk` fits what is allowed; if not, the part that does is kept as the overflow's. */
+    const fits = (chunk: Buffer): boolean => {
+      if (allowed < 0) return true;
+      if (chunk.byteLength > allowed) {
+        overflow = chunk.subarray(0, allowed);
+        return false;
+      }
+      allowed -= chunk.byteLength;
+      return true;
+    };
     try {
       for await (const chunk of chunks) {
         if (this.#isOver) break;
         if (head !== undefined) {
-          if (allowed >= 0 && chunk.byteLength > allowed) {
-            overflow = chunk.subarray(0, allowed);
-            break;
-          }
-          if (allowed >= 0) allowed -= chunk.byteLength;
+          if (!fits(chunk)) break;
           yield chunk;
           continue;
         }
@@ -316,11 +322,7 @@ export class ScriptRun {
         else allowed = declaredLength(head.headers);
         const body = pending.subarray(head.bodyStart);
         pending = undefined;
-        if (allowed >= 0 && body.byteLength > allowed) {
-          overflow = body.subarray(0, allowed);
-          break;
-        }
-        if (allowed >= 0) allowed -= body.byteLength;
+        if (!fits(body)) break;
         if (body.byteLength > 0) yield body;
       }
       if (overflow !== undefined) {

@@ -1,6 +1,7 @@
 // The demo app (wsgiref.simple_server.demo_app): "Hello world!", a blank line, then the environ
 // sorted, one `KEY = value` a line; an HTML page of the same for browsers.
 import { acceptsHtml } from "../core/http-syntax.ts";
+import { escapeControl } from "../core/log.ts";
 import { escapeHtml } from "../core/util.ts";
 import type { App } from "../core/types.ts";
 
@@ -11,7 +12,6 @@ function show(value: unknown): string {
   if (typeof value === "function") return `<function ${value.name || "anonymous"}>`;
   return String(value);
 }
-
 
 /** Prints the environ it was called with: text/plain, or text/html when the client accepts HTML. */
 export const demoApp: App = (environ, startResponse) => {
@@ -31,7 +31,8 @@ ${items}
     startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"]]);
     return [html];
   }
-  const text = "Hello world!\n\n" + rows.map(([key, value]) => `${key} = ${value}\n`).join("");
+  // One line a key, whatever the client sent: a "%0A" in the path must not forge a line.
+  const text = "Hello world!\n\n" + rows.map(([key, value]) => `${key} = ${escapeControl(value)}\n`).join("");
   startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
   return [text];
 };

@@ -14,13 +14,14 @@ export function logDate(date: Date = new Date()): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-// Python's http.server escapes C0 and C1 controls as \xNN so a request cannot forge log lines.
-const HAS_CONTROL = /[\x00-\x1f\x7f-\x9f]/;
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+// Python's http.server escapes C0 and C1 controls as \xNN so a request cannot forge log lines,
+// and a backslash as \\, so that a literal "\x1b" in a request is not read as an escaped ESC.
+const HAS_CONTROL = /[\x00-\x1f\x7f-\x9f\\]/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f\\]/g;
 
-/** Escapes control characters in text from the client as `\xNN`. */
+/** Escapes control characters in text from the client as `\xNN`, and a backslash as `\\`. */
 export function escapeControl(text: string): string {
-  return HAS_CONTROL.test(text) ? text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`) : text;
+  return HAS_CONTROL.test(text) ? text.replace(CONTROL, (char) => (char === "\\" ? "\\\\" : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`)) : text;
 }
 
 /**

@@ -136,7 +136,10 @@ export function hostUri(environ: Environ): string {
   const scheme = environ["gw.url_scheme"];
   if (environ.HTTP_HOST) return `${scheme}://${environ.HTTP_HOST}`;
   const isDefault = environ.SERVER_PORT === (scheme === "https" ? "443" : "80");
-  return `${scheme}://${environ.SERVER_NAME}${isDefault ? "" : `:${environ.SERVER_PORT}`}`;
+  // An IPv6 address goes in brackets (RFC 3986 §3.2.2): "http://::1:8000" is no URL.
+  const name = environ.SERVER_NAME;
+  const host = name.includes(":") && !name.startsWith("[") ? `[${name}]` : name;
+  return `${scheme}://${host}${isDefault ? "" : `:${environ.SERVER_PORT}`}`;
 }
 
 /** The full request URI: applicationUri plus quoted PATH_INFO, and "?" QUERY_STRING when includeQuery and non-empty. */

@@ -103,7 +103,11 @@ function checkEnviron(environ: Environ, warn: Warn): void {
   const { SCRIPT_NAME, PATH_INFO, CONTENT_LENGTH, REQUEST_METHOD } = environ;
   if (SCRIPT_NAME !== "" && !SCRIPT_NAME.startsWith("/")) fail(`SCRIPT_NAME must be '' or start with "/" (got ${show(SCRIPT_NAME)})`);
   // PEP 3333 keeps the slash in PATH_INFO: the root mount is SCRIPT_NAME '' and PATH_INFO '/'.
-  if (SCRIPT_NAME.endsWith("/")) fail(`SCRIPT_NAME must not end with "/"; the slash belongs to PATH_INFO (got ${show(SCRIPT_NAME)})`);
+  // The one exception is wsgiref's: shiftPathInfo moving a path's last, empty segment ("/blog/"
+  // shifted twice) leaves SCRIPT_NAME "/blog/" and PATH_INFO ''.
+  if (SCRIPT_NAME.endsWith("/") && (SCRIPT_NAME === "/" || PATH_INFO !== "")) {
+    fail(`SCRIPT_NAME must not end with "/"; the slash belongs to PATH_INFO (got ${show(SCRIPT_NAME)})`);
+  }
   if (PATH_INFO !== "" && !PATH_INFO.startsWith("/")) fail(`PATH_INFO must be '' or start with "/" (got ${show(PATH_INFO)})`);
   if (SCRIPT_NAME === "" && PATH_INFO === "") fail(`SCRIPT_NAME and PATH_INFO must not both be empty; PATH_INFO should be "/" at the root`);
   if (CONTENT_LENGTH !== undefined && CONTENT_LENGTH !== "" && !/^[0-9]+$/.test(CONTENT_LENGTH)) {
@@ -149,6 +153,7 @@ function checkStatus(status: unknown, warn: Warn): number {
   if (CONTROL.test(status)) fail(`status must not contain control characters (got ${show(status)})`);
   const code = Number(status.slice(0, 3));
   if (code < 100) fail(`status code must be 100 or more (got ${show(status)})`);
+  if (code < 200) fail(`status ${code} is an interim (1xx) response, which cannot end a request; interim responses are the server's business (got ${show(status)})`);
   if (code > 599) warn(`status code ${code} is outside the HTTP classes 1xx-5xx`);
   return code;
 }

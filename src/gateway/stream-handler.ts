@@ -48,6 +48,8 @@ export class StreamHandler extends BaseHandler {
       if (!this.hasServerHeader) head += `Server: ${SERVER_SOFTWARE}\r\n`;
       for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
       if (contentLength >= 0) head += `Content-Length: ${contentLength}\r\n`;
+      // The stream ends with the response (§5.2): an HTTP/1.1 client must be told (RFC 9112 §9.6).
+      if (version === "HTTP/1.1") head += "Connection: close\r\n";
       head += "\r\n";
     } else {
       head = cgiHead(status, headers, contentLength);

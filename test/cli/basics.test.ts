@@ -145,6 +145,10 @@ describe.concurrent("gw demo", () => {
       expect(body).toMatch(/^REQUEST_METHOD = GET$/m);
       expect(body).toMatch(/^QUERY_STRING = y$/m);
       expect(body).toMatch(/^PATH_INFO = \/x$/m);
+      // One line a key, whatever the path holds: a %0A cannot forge one.
+      const forged = (await gw.request("/p%0AHTTP_HOST%20=%20evil.example")).body.toString();
+      expect(forged).toMatch(/^PATH_INFO = \/p\\x0aHTTP_HOST = evil\.example$/m);
+      expect(forged).not.toMatch(/^HTTP_HOST = evil/m);
     } finally {
       await gw.stop();
     }

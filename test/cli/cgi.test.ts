@@ -27,6 +27,11 @@ export default (environ: Record<string, unknown>, start: (status: string, header
   return Object.assign(chunks, { close: () => appendFileSync("closed.txt", "closed\\n") });
 };
 `,
+    "bytes.ts": `export default (environ: Record<string, string>, start: (status: string, headers: [string, string][]) => unknown) => {
+  start("200 OK", [["Content-Type", "text/plain"]]);
+  return [Buffer.from(environ.PATH_INFO, "latin1").toString("hex") + " " + environ.HTTP_X_NAME];
+};
+`,
     "fails.ts": `export default (environ: Record<string, unknown>, start: unknown) => {
   throw new Error("cgi app failed on purpose");
 };
@@ -76,6 +81,15 @@ describe.concurrent("gw cgi", () => {
     expect(run.stdout.trim()).toBe("exit 0");
     expect(run.stderr).not.toContain("EPIPE");
     expect(existsSync(app.path("closed.txt")) && readFileSync(app.path("closed.txt"), "utf8")).toBe("closed\n");
+  });
+
+  test("variables keep their bytes: a PATH_INFO that is not UTF-8 is one character per byte, as the HTTP server gives it", () => {
+    // Apache passes /caf%E9 decoded, as the byte 0xE9; node's process.env would have made it U+FFFD.
+    const gw = `'${process.execPath}' '${join(ROOT, "bin", "gw.js")}' cgi bytes.ts`;
+    const run = spawnSync("bash", ["-c", `env -i PATH="$PATH" REQUEST_METHOD=GET PATH_INFO=$'/\\xe9\\xff' HTTP_X_NAME=$'caf\\xc3\\xa9' ${gw}`], {
+      cwd: app.dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, encoding: "utf8", timeout: 30_000,
+    });
+    expect(run.stdout).toMatch(/\r\n\r\n2fe9ff café$/);
   });
 
   test("a failing app: a Status: 500 response on stdout, the trace on stderr", async () => {

@@ -55,6 +55,11 @@ describe("escapeControl", () => {
     expect(escapeControl(`a${char}b`)).toBe(`a${escaped}b`);
   });
 
+  test("a backslash becomes \\\\, so a literal \\x1b cannot pass for an escaped ESC (as in Python 3.11.7)", () => {
+    expect(escapeControl("/lit\\x1b")).toBe("/lit\\\\x1b");
+    expect(escapeControl("/lit\x1b")).toBe("/lit\\x1b");
+  });
+
   test("leaves printable text alone, latin-1 and beyond included", () => {
     const text = "GET /café/\u00a0/€?q=~ HTTP/1.1";
     expect(escapeControl(text)).toBe(text);

@@ -103,6 +103,13 @@ describe("applicationUri", () => {
     delete environ.HTTP_HOST;
     expect(applicationUri(environ)).toBe(uri);
   });
+
+  test("without HTTP_HOST, an IPv6 SERVER_NAME goes in brackets (RFC 3986 §3.2.2)", () => {
+    const environ = env({ SERVER_NAME: "::1", SERVER_PORT: "8000" });
+    delete environ.HTTP_HOST;
+    expect(applicationUri(environ)).toBe("http://[::1]:8000/");
+    expect(applicationUri({ ...environ, SERVER_NAME: "[::1]" })).toBe("http://[::1]:8000/");
+  });
 });
 
 describe("requestUri", () => {

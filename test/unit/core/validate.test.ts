@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { ValidationError } from "../../../src/core/errors.ts";
 import { ErrorOutput, inputFromBytes } from "../../../src/core/input.ts";
 import type { App, Body, Chunk, Environ, HeaderPair, StartResponse } from "../../../src/core/types.ts";
+import { shiftPathInfo } from "../../../src/core/util.ts";
 import { validator } from "../../../src/core/validate.ts";
 
 type Loose = (...args: unknown[]) => unknown;
@@ -293,8 +294,15 @@ describe("the environ (server side)", () => {
     expectViolation(run(makeEnviron({ SCRIPT_NAME: "app" }).environ), `SCRIPT_NAME must be '' or start with "/" (got "app")`);
   });
 
-  test("SCRIPT_NAME must not end with a slash", () => {
+  test("SCRIPT_NAME must not end with a slash, but for what shiftPathInfo leaves after a path's last, empty segment", async () => {
     expectViolation(run(makeEnviron({ SCRIPT_NAME: "/" }).environ), 'SCRIPT_NAME must not end with "/"');
+    expectViolation(run(makeEnviron({ SCRIPT_NAME: "/blog/", PATH_INFO: "/x" }).environ), 'SCRIPT_NAME must not end with "/"');
+    const environ = makeEnviron({ SCRIPT_NAME: "", PATH_INFO: "/blog/" }).environ;
+    expect([shiftPathInfo(environ), shiftPathInfo(environ), environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(["blog", "", "/blog/", ""]);
+    expect((await serve((_environ, start) => {
+      start("200 OK", [["Content-Type", "text/plain"]]);
+      return ["x"];
+    }, environ)).join("")).toBe("x");
   });
 
   test("PATH_INFO must start with a slash", () => {
@@ -341,6 +349,10 @@ describe("startResponse", () => {
 
   test("status code must be at least 100", () => {
     expectViolation(startWith("099 Low", TEXT), "status code must be 100 or more");
+  });
+
+  test.each(["100 Continue", "101 Switching Protocols", "103 Early Hints"])("an interim status %j cannot end a request (SPEC §3.2)", (status) => {
+    expectViolation(startWith(status, TEXT), "is an interim (1xx) response");
   });
 
   test("headers must be an Array", () => {

@@ -947,9 +947,12 @@ describe("CGI and origin-server output", () => {
     expect(body.toString()).toBe("Hello, world!");
   });
 
-  test("origin mode answers HTTP/1.1 to an HTTP/1.1 request", async () => {
+  test("origin mode answers HTTP/1.1 to an HTTP/1.1 request, with Connection: close (the stream ends with it)", async () => {
     const { head } = await runInMemory(validator(hello), { SERVER_PROTOCOL: "HTTP/1.1" }, { isOriginServer: true });
     expect(head.startsWith("HTTP/1.1 200 OK\r\n")).toBe(true);
+    expect(headerValues(head, "Connection")).toEqual(["close"]);
+    const old = await runInMemory(validator(hello), { SERVER_PROTOCOL: "HTTP/1.0" }, { isOriginServer: true });
+    expect(headerValues(old.head, "Connection")).toEqual([]);
   });
 
   test("origin mode keeps the app's own Date and Server and adds none", async () => {

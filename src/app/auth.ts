@@ -23,7 +23,9 @@ function sameText(a: string, b: string): boolean {
 export function addPlainLogins(logins: Logins, pairs: readonly string[]): Logins {
   for (const pair of pairs) {
     const colon = pair.indexOf(":");
-    if (colon <= 0) throw new UserError(`--auth wants USER:PASSWORD; got a value without a user name`);
+    // The value is never repeated: it may be a password typed in the wrong place.
+    if (colon === -1) throw new UserError(`--auth wants USER:PASSWORD; got a value without ":"`);
+    if (colon === 0) throw new UserError(`--auth wants USER:PASSWORD; got a value without a user name`);
     const password = pair.slice(colon + 1);
     logins.set(pair.slice(0, colon), (given) => sameText(given, password));
   }

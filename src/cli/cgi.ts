@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { textOfBytes } from "../core/environ.ts";
 import { CgiHandler } from "../gateway/cgi-handler.ts";
-import { loadApp } from "../dev/load.ts";
+import { loadApp, type AppKind } from "../dev/load.ts";
 import type { Io } from "./io.ts";
 
 /**
@@ -31,8 +31,8 @@ function environmentBytes(fallback: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Runs the app over this process's environment and stdio; resolves to 0 once the response is written. */
-export async function runCgi(spec: string, io: Io): Promise<number> {
-  const { app } = await loadApp(spec, io.cwd);
+export async function runCgi(spec: string, io: Io, kind: AppKind = "auto"): Promise<number> {
+  const { app } = await loadApp(spec, io.cwd, kind);
   const handler = new CgiHandler({ env: io.env === process.env ? environmentBytes(io.env) : io.env });
   await handler.run(app);
   return 0;

@@ -3,6 +3,7 @@
 import type { Server } from "node:net";
 import { UserError } from "../core/errors.ts";
 import type { AnyApp } from "../core/types.ts";
+import type { AppKind } from "../dev/load.ts";
 import type { ListenTarget } from "../server/listen.ts";
 import type { Io } from "./io.ts";
 import { folderApp, serveWorkers, untilStopped, type FolderOptions, type WorkerOptions } from "./serve.ts";
@@ -15,6 +16,8 @@ export type FrontProtocol = "FastCGI" | "SCGI";
 export interface FrontOptions {
   /** path[:export] of the user's module; undefined serves `folder`. */
   app: string | undefined;
+  /** How the module's export is taken (--gw, --fetch, --node). @default "auto" */
+  kind?: AppKind;
   socket: string | undefined;
   socketMode: number | undefined;
   host: string | undefined;
@@ -62,7 +65,7 @@ async function serveFrontWorkers(protocol: FrontProtocol, app: string, options: 
   const { clearStaleSocket, describeTarget, isListeningFd } = await import("../server/listen.ts");
   const listen = await targetFor(options, () => isListeningFd(0));
   if ("socket" in listen) await clearStaleSocket(listen.socket);
-  const setup = { front: protocol.toLowerCase(), listen, app, isQuiet: options.isQuiet, scriptName: options.scriptName };
+  const setup = { front: protocol.toLowerCase(), listen, app, kind: options.kind, isQuiet: options.isQuiet, scriptName: options.scriptName };
   return serveWorkers(setup, (port) => `Serving ${protocol} on ${describeTarget(listen, port)} ...`, workers, io);
 }
 
@@ -82,6 +85,7 @@ async function serveFrontReloading(protocol: FrontProtocol, app: string, options
   const [{ startReloader }, { describeListener }] = await Promise.all([import("../dev/reloader.ts"), import("../server/listen.ts")]);
   const reloader = await startReloader({
     app,
+    kind: options.kind,
     host: "",
     port: 0,
     cwd: io.cwd,
@@ -117,7 +121,7 @@ export async function serveFront(protocol: FrontProtocol, options: FrontOptions,
     app = folder.app;
     killAll = folder.killAll;
   } else {
-    app = (await (await import("../dev/load.ts")).loadApp(options.app!, io.cwd)).app;
+    app = (await (await import("../dev/load.ts")).loadApp(options.app!, io.cwd, options.kind)).app;
   }
   const { listener, target } = await listenerFor(options);
   const server = await startServer(protocol, listener, app, options, io);

@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { processIo, type Io } from "./io.ts";
+import type { AppKind } from "../dev/load.ts";
 import type { FolderOptions, WorkerOptions } from "./serve.ts";
 import { report } from "./report.ts";
 
@@ -23,10 +24,14 @@ function parseInspectPort(value: string): number {
   throw new InvalidArgumentError(`"${value}" is not a port; put APP before --inspect, or write --inspect=PORT`);
 }
 
-/** Parses --cgi-timeout: a number of seconds above 0. */
+/** The longest a Node timer waits (2³¹ − 1 ms): a longer one fires after 1 ms instead. */
+const MAX_SECONDS = 2_147_483;
+
+/** Parses --cgi-timeout and the workers' timeouts: a number of seconds above 0, at most MAX_SECONDS. */
 export function parseSeconds(value: string): number {
   const seconds = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) throw new InvalidArgumentError(`"${value}" is not a number of seconds above 0`);
+  if (seconds > MAX_SECONDS) throw new InvalidArgumentError(`${value} seconds is more than ${MAX_SECONDS} (about 24 days), the longest a timer can wait`);
   return seconds;
 }
 
@@ -44,16 +49,31 @@ export function parseByteSize(value: string): number {
   return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1);
 }
 
-/** Collects a repeatable NAME=VALUE option (--cgi-env, --cgi-assign, --auth). */
+/** Collects a repeatable NAME=VALUE option (--cgi-env, --cgi-assign). */
 function collectPair(what: string): (value: string, previous: string[] | undefined) => string[] {
   return (value, previous) => {
-    if (value.indexOf(what === "USER:PASSWORD" ? ":" : "=") <= 0) throw new InvalidArgumentError(`"${what === "USER:PASSWORD" ? value.slice(0, value.indexOf(":") + 1) || "(empty)" : value}" is not ${what}`);
+    if (value.indexOf("=") <= 0) throw new InvalidArgumentError(`"${value}" is not ${what}`);
     return [...(previous ?? []), value];
   };
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** --gw, --fetch and --node, which force how the module's export is taken (every command that loads APP). */
+function addKindOptions(command: Command): Command {
+  return command
+    .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
+    .option("--fetch", "take the export as a Fetch handler (Request) => Response")
+    .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)");
+}
+
+/** The kind --gw, --fetch or --node chose; "auto" for none; a UserError for more than one. */
+function kindOf(options: { gw?: boolean; fetch?: boolean; node?: boolean }): AppKind {
+  const kinds = (["gw", "fetch", "node"] as const).filter((kind) => options[kind] === true);
+  if (kinds.length > 1) throw new UserError(`choose one of --gw, --fetch and --node, not ${kinds.map((kind) => `--${kind}`).join(" and ")}`);
+  return kinds[0] ?? "auto";
 }
 
 /** Workers a CPU may have: well past what any app needs (each is a Node process of 60–90 MB). */
@@ -102,6 +122,9 @@ interface FrontCommandOptions {
   cgiAssign?: string[];
   cgiUser?: string;
   scriptName?: string;
+  gw?: boolean;
+  fetch?: boolean;
+  node?: boolean;
   workers?: number;
   timeout: number;
   gracefulTimeout: number;
@@ -220,11 +243,9 @@ type FolderCommandOptions = Pick<FrontCommandOptions, "directory" | "cgi" | "cgi
 function defaultPort(io: Io): number {
   const fromEnv = io.env.PORT;
   if (fromEnv === undefined || fromEnv === "") return 8000;
-  try {
-    return parsePort(fromEnv);
-  } catch {
-    return 8000;
-  }
+  // A $PORT that is not a port is said, not passed over: the server would answer elsewhere.
+  if (!/^\d{1,5}$/.test(fromEnv) || Number(fromEnv) > 65535) throw new UserError(`$PORT is ${JSON.stringify(fromEnv)}, not a port (a whole number from 0 to 65535); fix it, unset it, or give --port`);
+  return Number(fromEnv);
 }
 
 /** Runs gw with `argv` (without node and the script) and resolves to the exit code. */
@@ -255,9 +276,6 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--no-reload", "do not restart on file changes")
     .option("--watch <path...>", "more files or folders to watch for changes")
     .option("--no-validate", "do not check the app against the spec while reloading")
-    .option("--gw", "take the export as a gw app (environ, startResponse), whatever its shape")
-    .option("--fetch", "take the export as a Fetch handler (Request) => Response")
-    .option("--node", "take the export as a Node (req, res) listener (Express, Koa's callback(), a createServer handler)")
     .option("--https", "serve HTTPS with a self-signed certificate for localhost (made once, kept in ~/.cache/gw)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM); needs --tls-key")
     .option("--tls-key <file>", "the private key (PEM) for --tls-cert")
@@ -266,12 +284,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option("--env-file <file>", "load variables into the app's process.env (repeatable; later files win; an edit reloads)", addEnvFile(false))
     .option("--env-file-if-exists <file>", "the same, for a file that may be missing", addEnvFile(true))
     .option("--allowed-host <name>", "while reloading, also answer to this Host (repeatable; .name for subdomains, all for any)", collect)
-    .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collectPair("USER:PASSWORD"))
+    // Collected as given and checked where the logins are built: commander's own message for a
+    // refused value would repeat it, and it may be a password.
+    .option("--auth <user:password>", "require HTTP Basic authentication with this login (repeatable)", collect)
     .option("--htpasswd <file>", "require HTTP Basic authentication with the logins of an htpasswd file (bcrypt, SHA, apr1-MD5)")
     .option("--static <url=dir>", "serve DIR's files under URL in front of APP (repeatable; a static/ folder beside APP is served under /static/)", collectPair("URL=DIR"))
     .option("--no-static", "do not serve the static/ folder beside APP")
     .option("--header-underscores <mode>", "request headers with _ in their names: drop (the default) or keep", "drop");
-  addWorkerOptions(addFolderOptions(serveCommand))
+  addWorkerOptions(addKindOptions(addFolderOptions(serveCommand)))
     .action((app: string | undefined, options: ServeCommandOptions, command: Command) => {
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (options.headerUnderscores !== "drop" && options.headerUnderscores !== "keep") {
@@ -285,8 +305,19 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (isFolder && app !== undefined) {
         throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       }
-      const kinds = (["gw", "fetch", "node"] as const).filter((kind) => options[kind] === true);
-      if (kinds.length > 1) throw new UserError(`choose one of --gw, --fetch and --node, not ${kinds.map((kind) => `--${kind}`).join(" and ")}`);
+      // Both take several values, so an APP after them becomes one of their values.
+      const notUrlFolder = options.cgiDir?.find((path) => !path.startsWith("/"));
+      if (notUrlFolder !== undefined) {
+        throw new UserError(`--cgi-dir takes URL folders like /scripts, not ${JSON.stringify(notUrlFolder)}${app === undefined ? " (to serve an APP, put it before the options)" : ""}`);
+      }
+      const option = options.watch?.find((path) => path.startsWith("-"));
+      if (option !== undefined) throw new UserError(`--watch takes paths, and ${JSON.stringify(option)} is an option: give --watch its paths`);
+      if (options.watch !== undefined && (isFolder || !options.reload)) {
+        throw new UserError(isFolder
+          ? `--watch adds paths to an app's reload, and no APP was given${app === undefined ? ` (if it is among ${options.watch.join(" ")}, put it before --watch)` : ""}`
+          : "--watch adds paths to the reload, and --no-reload turns reloading off");
+      }
+      const kind = kindOf(options);
       if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
       if (options.workers !== undefined && options.watch !== undefined) {
         throw new UserError("--workers does not reload; restart the workers with SIGHUP instead of --watch");
@@ -300,7 +331,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       result = import("./serve.ts").then((serve) =>
         serve.serve({
           app,
-          kind: kinds[0] ?? "auto",
+          kind,
           shouldLiveReload: options.livereload === true,
           inspectPort: options.inspect === undefined ? undefined : options.inspect === true ? 9229 : options.inspect,
           tls: { isSelfSigned: options.https === true, certFile: options.tlsCert, keyFile: options.tlsKey },
@@ -352,13 +383,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       );
     });
 
-  program
+  const cgiCommand = program
     .command("cgi")
     .description("run APP once as a CGI program: environ from the environment, body from stdin, response on stdout")
-    .argument("<app>", "the module to run, as path[:export]")
-    .action((app: string) => {
-      result = import("./cgi.ts").then((cgi) => cgi.runCgi(app, io));
-    });
+    .argument("<app>", "the module to run, as path[:export]");
+  addKindOptions(cgiCommand).action((app: string, options: { gw?: boolean; fetch?: boolean; node?: boolean }) => {
+    const kind = kindOf(options);
+    result = import("./cgi.ts").then((cgi) => cgi.runCgi(app, io, kind));
+  });
 
   for (const [name, protocol, port] of [["fastcgi", "FastCGI", 9000], ["scgi", "SCGI", 4000]] as const) {
     const command = program
@@ -373,8 +405,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       .option("--reload", "reload APP when its files change, as gw serve does (off by default: a production front)");
     addFolderOptions(command);
     if (protocol === "SCGI") command.option("--script-name <prefix>", "SCRIPT_NAME for every request; PATH_INFO is REQUEST_URI's path after it");
+    addKindOptions(command);
     addWorkerOptions(command);
     command.action((app: string | undefined, options: FrontCommandOptions, self: Command) => {
+      const kind = kindOf(options);
       const isFolder = app === undefined || options.directory !== undefined || options.cgi === true || options.cgiDir !== undefined;
       if (isFolder && app !== undefined) throw new UserError(`serve either APP or a folder (--directory, --cgi), not both; got ${app}`);
       if (options.workers !== undefined && isFolder) throw new UserError("--workers serves an APP; give the module to serve");
@@ -389,6 +423,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       result = import("./front.ts").then((front) =>
         front.serveFront(protocol, {
           app: isFolder ? undefined : app,
+          kind,
           socket: options.socket,
           socketMode: options.socketMode,
           host: options.host,

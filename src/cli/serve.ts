@@ -234,6 +234,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<number> {
       front: "http",
       listen: { host: options.host, port: options.port },
       app: options.app,
+      kind: options.kind,
       isQuiet: options.isQuiet,
       layers,
       keepUnderscoreHeaders: options.keepUnderscoreHeaders,

@@ -54,7 +54,7 @@ try {
   // Before the app's import, which may read them; a later SIGHUP's workers read the files afresh.
   if (setup.envFiles !== undefined && setup.envFiles.length > 0) Object.assign(process.env, envWithFiles(process.env, readEnvFiles(setup.envFiles, setup.cwd)));
   // A module that calls listen() at import is served on the supervisor's socket instead.
-  const loaded = appFunction((await loadAppInProcess(setup.app, setup.cwd, "auto", (line) => process.stderr.write(`${line}\n`))).app);
+  const loaded = appFunction((await loadAppInProcess(setup.app, setup.cwd, setup.kind ?? "auto", (line) => process.stderr.write(`${line}\n`))).app);
   app = setup.layers === undefined ? loaded : buildLayers(setup.layers as FrontLayers)(loaded);
   await runWorker(setup, app, FRONTS);
 } catch (error) {

@@ -19,6 +19,8 @@ export interface WorkerSetup {
   listen: ListenTarget;
   /** path[:export] of the user's module. */
   app: string;
+  /** How its export is taken (--gw, --fetch, --node; dev/load's AppKind). @default "auto" */
+  kind?: "auto" | "gw" | "fetch" | "node";
   cwd: string;
   isQuiet: boolean;
   /** gw.multiprocess: true when more than one worker serves. */

@@ -90,6 +90,15 @@ describe("gw serve APP with --auth", () => {
     }
   });
 
+  test("a bad --auth value is one line that never repeats it (it may be a password)", async () => {
+    const { runGw } = await import("../helpers/gw.ts");
+    for (const [value, why] of [[":hunter2", "without a user name"], ["hunter2", 'without ":"']]) {
+      const result = await runGw(["serve", "--directory", root, "--port", "0", "--auth", value!]);
+      expect([result.exitCode, result.stderr.toString().trim()]).toEqual([1, `gw: --auth wants USER:PASSWORD; got a value ${why}`]);
+      expect(result.stderr.toString()).not.toContain("hunter2");
+    }
+  });
+
   test("an htpasswd line gw cannot read is one line naming the file and line, without the hash", async () => {
     const bad = join(root, "bad-htpasswd");
     writeFileSync(bad, "eve:plaintext-hash-here\n");

@@ -75,6 +75,13 @@ describe.concurrent("the ready line and the port", () => {
     }
   });
 
+  test.each(["abc", "99999", "8000x", "-5"])("a PORT of %j is one line, not a silent 8000; --port still wins over it", async (value) => {
+    const run = await runGw(["serve", "app.ts", "--no-reload"], { cwd: app.dir, env: { PORT: value } });
+    expect([run.exitCode, run.stderr.trim()]).toEqual([1, `gw: $PORT is ${JSON.stringify(value)}, not a port (a whole number from 0 to 65535); fix it, unset it, or give --port`]);
+    const gw = await startGw(["serve", "app.ts", "--port", "0", "--no-reload"], { cwd: app.dir, env: { PORT: value } });
+    await gw.stop();
+  });
+
   test("--port wins over PORT", async () => {
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--no-reload"], { cwd: app.dir, env: { PORT: "1" } });
     try {

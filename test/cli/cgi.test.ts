@@ -32,6 +32,8 @@ export default (environ: Record<string, unknown>, start: (status: string, header
   return [Buffer.from(environ.PATH_INFO, "latin1").toString("hex") + " " + environ.HTTP_X_NAME];
 };
 `,
+    "listener.mjs": `export default (req, res) => { res.setHeader("Content-Type", "text/plain"); res.end("node " + req.method + " " + req.url); };
+`,
     "fails.ts": `export default (environ: Record<string, unknown>, start: unknown) => {
   throw new Error("cgi app failed on purpose");
 };
@@ -90,6 +92,13 @@ describe.concurrent("gw cgi", () => {
       cwd: app.dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, encoding: "utf8", timeout: 30_000,
     });
     expect(run.stdout).toMatch(/\r\n\r\n2fe9ff café$/);
+  });
+
+  test("--node takes a two-parameter export as a Node listener (as gw serve --node does)", async () => {
+    const run = await runGw(["cgi", "listener.mjs", "--node"], cgiEnv({ REQUEST_METHOD: "GET", PATH_INFO: "/x", QUERY_STRING: "q=1" }));
+    expect([run.exitCode, run.stdout.toString("latin1")]).toEqual([0, expect.stringMatching(/^Status: 200 OK\r\n[^]*\r\n\r\nnode GET \/x\?q=1$/)]);
+    const both = await runGw(["cgi", "listener.mjs", "--node", "--gw"], cgiEnv({ REQUEST_METHOD: "GET" }));
+    expect([both.exitCode, both.stderr.trim()]).toEqual([1, "gw: choose one of --gw, --fetch and --node, not --gw and --node"]);
   });
 
   test("a failing app: a Status: 500 response on stdout, the trace on stderr", async () => {

@@ -137,6 +137,18 @@ describe.concurrent("gw fastcgi", () => {
     }
   });
 
+  test("--node takes a two-parameter export as a Node listener", async () => {
+    const app = join(dir(), "listener.mjs");
+    writeFileSync(app, `export default (req, res) => { res.setHeader("Content-Type", "text/plain"); res.end("node " + req.url); };\n`);
+    const gw = await startGw(["fastcgi", app, "--node", "--port", "0"], { ready: TCP_READY });
+    try {
+      const reply = splitResponse((await fastcgiRequest(gw.port, { ...GET, PATH_INFO: "/x", REQUEST_URI: "/x" })).stdout);
+      expect([reply.head.startsWith("Status: 200 OK\r\n"), reply.body.toString()]).toEqual([true, "node /x"]);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   test("--reload: an edit to the app is served on the same socket with no failed request, and the reload is logged", async () => {
     const folder = dir();
     const app = join(folder, "app.ts");

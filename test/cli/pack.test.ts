@@ -20,6 +20,9 @@ test("npm pack installs into a fresh folder and `gw serve app.ts` serves there",
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "pack-check", private: true, type: "module" }));
   npm(["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", join(dir, tarball)], project);
   expect(readdirSync(join(project, "node_modules", "gw", "dist"))).toContain("index.js");
+  // The source maps' sources are in the package, so stack traces can name real files; and the licence.
+  expect(readdirSync(join(project, "node_modules", "gw", "src"))).toContain("index.ts");
+  expect(readdirSync(join(project, "node_modules", "gw"))).toContain("LICENSE");
   writeFileSync(join(project, "app.ts"), [
     'import type { App } from "gw";',
     "const app: App = (environ, start) => {",

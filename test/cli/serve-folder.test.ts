@@ -114,8 +114,20 @@ describe.concurrent("gw serve with a folder", () => {
   });
 
   test.each([
+    [["--watch", "src", "app.ts"], 'gw: --watch adds paths to an app\'s reload, and no APP was given (if it is among src app.ts, put it before --watch)'],
+    [["--cgi-dir", "/x", "app.ts"], 'gw: --cgi-dir takes URL folders like /scripts, not "app.ts" (to serve an APP, put it before the options)'],
+    [["app.ts", "--no-reload", "--watch", "src"], "gw: --watch adds paths to the reload, and --no-reload turns reloading off"],
+    [["app.ts", "--watch", "--quiet"], 'gw: --watch takes paths, and "--quiet" is an option: give --watch its paths'],
+  ])("a variadic option that swallowed APP, or a --watch with nothing to reload: %j is one line", async (args, line) => {
+    const run = await runGw(["serve", ...args, "--port", "0"], { cwd: FIXTURES });
+    expect([run.exitCode, run.stderr.trim()]).toEqual([1, line]);
+  });
+
+  test.each([
     [["--cgi-timeout", "0"], /--cgi-timeout.*"0" is not a number of seconds above 0/],
     [["--cgi-timeout", "soon"], /"soon" is not a number of seconds/],
+    // Past 2³¹ − 1 ms a Node timer fires at once: every script would be a 504.
+    [["--cgi-timeout", "2147484"], /--cgi-timeout.*2147484 seconds is more than 2147483 \(about 24 days\)/],
     [["--cgi-max", "0"], /--cgi-max.*"0" is not a whole number from 1/],
   ])("bad %j: a usage error", async (args, message) => {
     const run = await runGw(["serve", "--cgi", ...args, "--port", "0"], { cwd: FIXTURES });

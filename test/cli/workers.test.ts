@@ -157,6 +157,17 @@ describe("gw serve --workers", () => {
     }
   }, 30_000);
 
+  test("--node reaches the workers: a two-parameter export is served as a Node listener", async () => {
+    const dir = tempApp({ "listener.mjs": `export default (req, res) => { res.setHeader("Content-Type", "text/plain"); res.end("node " + req.url); };\n` });
+    const gw = await startGw(["serve", "listener.mjs", "--node", "--port", "0", "--quiet", "--workers", "1"], { cwd: dir.dir });
+    try {
+      expect(await get(gw, "/x")).toEqual({ status: 200, text: "node /x" });
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  }, 30_000);
+
   test("with one worker and --port 0, the replacement of a killed worker serves on the same port", async () => {
     const dir = tempApp({ "app.ts": appSource("app") });
     const gw = await startGw(["serve", "app.ts", "--port", "0", "--quiet", "--workers", "1"], { cwd: dir.dir });

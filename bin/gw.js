@@ -9,17 +9,14 @@ if (!process.features.typescript) {
   // Node 22.12–22.17 strips TypeScript only behind a flag: run gw again with it.
   const { spawn } = await import("node:child_process");
   const flags = ["--experimental-transform-types", "--disable-warning=ExperimentalWarning"];
-  // Every signal gw acts on is passed on, once: the child runs in a process group of its own, so
-  // the terminal's Ctrl-C reaches this process only (not both, which would read as a second,
-  // forcing SIGINT). `gw cgi` stays in the group: it may read a body from the terminal.
-  const isCgi = process.argv[2] === "cgi";
-  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", detached: !isCgi });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGTTIN", "SIGTTOU"]) {
-    process.on(signal, () => {
-      if (!isCgi || signal !== "SIGINT") child.kill(signal);
-    });
-  }
-  child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128 + (signal === "SIGKILL" ? 9 : 15))));
+  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit" });
+  // The signals gw acts on are passed on. SIGINT is not: Ctrl-C in a terminal reaches the child
+  // itself (the whole process group gets it), and a second one would force the stop. So on these
+  // Node versions `kill -INT` must go to the process group (kill -INT -PGID) or be a SIGTERM.
+  process.on("SIGINT", () => {});
+  for (const signal of ["SIGTERM", "SIGHUP", "SIGTTIN", "SIGTTOU"]) process.on(signal, () => child.kill(signal));
+  const { constants } = await import("node:os");
+  child.on("exit", (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 1)));
 } else {
   const { main } = await import("../dist/cli/main.js");
   process.exitCode = await main(process.argv.slice(2));

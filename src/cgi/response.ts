@@ -16,6 +16,8 @@ export interface CgiHead {
   localRedirect: string | undefined;
   /** Where the body starts in the bytes given. */
   bodyStart: number;
+  /** The script's own Content-Length, or -1. */
+  contentLength: number;
 }
 
 /** Why a script's output is not a CGI response. */
@@ -146,5 +148,5 @@ export function parseCgiHead(data: Uint8Array, isNph: boolean = false): CgiHeadR
   }
   // A 1xx is never a final answer: sent as one, the body would be read as the next response.
   if (status !== undefined && status.charCodeAt(0) === 0x31) return { error: `its final status is ${status}, an interim (1xx) status` };
-  return { status: status ?? "200 OK", headers, localRedirect, bodyStart: end };
+  return { status: status ?? "200 OK", headers, localRedirect, bodyStart: end, contentLength: contentLength === undefined ? -1 : Number(contentLength) };
 }

@@ -6,11 +6,11 @@ import { startScript, type ScriptProcess } from "./process.ts";
 import { chooseLaunch, scriptEnv, searchArguments, type Launch } from "./script.ts";
 import { releaseBody, spoolBody, type SpooledBody } from "./body.ts";
 import { decodePath } from "../core/environ.ts";
-import { isContentLength } from "../core/http-syntax.ts";
+import { mayHaveBody } from "../core/http-syntax.ts";
 import { inputFromBytes } from "../core/input.ts";
 import { findInside, sendError } from "../files/static.ts";
 import { bytesToText, toFsPath, type PathParts } from "../files/url-path.ts";
-import type { App, Chunk, Environ, HeaderPair, StartResponse } from "../core/types.ts";
+import type { App, Chunk, Environ, StartResponse } from "../core/types.ts";
 
 const MAX_LOCAL_REDIRECTS = 10;
 const REDIRECTS_KEY = "cgi.redirects";
@@ -22,12 +22,6 @@ class CgiScriptError extends Error {
     super(message);
     this.stack = `gw: ${message}`;
   }
-}
-
-/** The Content-Length a script declared, or -1. */
-function declaredLength(headers: readonly HeaderPair[]): number {
-  for (const [name, value] of headers) if (isContentLength(name)) return Number(value);
-  return -1;
 }
 
 /** What every request to one CGI app shares. */
@@ -280,9 +274,12 @@ export class ScriptRun {
     let pending: Buffer | undefined;
     let head: CgiHead | undefined;
     let isComplete = false;
-    // What the script's own Content-Length still allows (-1: none); more is cut off, as lighttpd does.
+    // What the script's own Content-Length still allows (-1: none). The response ends there: more
+    // is cut off with a log line, as lighttpd does, and a script that runs on after it has written
+    // that much does not hold the response.
     let allowed = -1;
     let overflow = undefined as Buffer | undefined;
+    let isFull = false;
     /** Whether `chunk` fits what is allowed; if not, the part that does is kept as the overflow's. */
     const fits = (chunk: Buffer): boolean => {
       if (allowed < 0) return true;
@@ -299,6 +296,7 @@ export class ScriptRun {
         if (head !== undefined) {
           if (!fits(chunk)) break;
           yield chunk;
+          if ((isFull = allowed === 0)) break;
           continue;
         }
         pending = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
@@ -319,18 +317,20 @@ export class ScriptRun {
         this.#startResponse(head.status, head.headers);
         // HEAD ends at the first body bytes; the script still runs to its end.
         if (this.#environ.REQUEST_METHOD === "HEAD") this.#isDraining = true;
-        else allowed = declaredLength(head.headers);
+        // A 204's or 304's Content-Length describes no body here (the handler sends none).
+        else if (mayHaveBody(Number(head.status.slice(0, 3)))) allowed = head.contentLength;
         const body = pending.subarray(head.bodyStart);
         pending = undefined;
         if (!fits(body)) break;
         if (body.byteLength > 0) yield body;
+        if ((isFull = allowed === 0)) break;
       }
-      if (overflow !== undefined) {
-        script.log(`sent more than its Content-Length of ${declaredLength(head!.headers)} bytes; the rest was dropped`);
+      if (overflow !== undefined || isFull) {
+        if (overflow !== undefined) script.log(`sent more than its Content-Length of ${head!.contentLength} bytes; the rest was dropped`);
         // The script runs to its end; what it still writes is read and dropped.
         this.#isDraining = true;
         script.drain();
-        if (overflow.byteLength > 0) yield overflow;
+        if (overflow !== undefined && overflow.byteLength > 0) yield overflow;
         allowed = 0;
       }
       isComplete = true;
@@ -340,8 +340,8 @@ export class ScriptRun {
     } finally {
       if (!isComplete && this.#isDraining) script.drain();
     }
-    // After an overflow, drain() marks stdout done once the script's output ends.
-    if (overflow === undefined) script.stdoutDone();
+    // After the length was reached, drain() marks stdout done once the script's output ends.
+    if (overflow === undefined && !isFull) script.stdoutDone();
     if (this.#isDone) return;
     if (this.#isStopped) {
       if (head !== undefined) throw new CgiScriptError(`CGI ${this.#name} was stopped by the server's shutdown; the connection was cut`);

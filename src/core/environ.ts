@@ -177,20 +177,26 @@ export function textOfBytes(bytes: Uint8Array): string {
  */
 export function originPath(path: string): string {
   if (path.charCodeAt(0) === 0x2f || path === "*" || path === "") return path;
-  const authority = path.indexOf("//");
-  if (authority === -1) return "/" + path;
-  const slash = path.indexOf("/", authority + 2);
+  const scheme = ABSOLUTE_FORM.exec(path);
+  // A target without its leading "/" ("cgi-bin/x.py", http.server takes it) gets one.
+  if (scheme === null) return "/" + path;
+  const slash = path.indexOf("/", scheme[0].length);
   return slash === -1 ? "/" : path.slice(slash);
 }
 
+// RFC 9112 §3.2.2: a scheme, then "://" and the authority.
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
 /** The authority of an absolute-form target ("http://h:1/x" gives "h:1"), without userinfo; undefined for any other. */
 function authorityOf(target: string): string | undefined {
-  const start = target.indexOf("//");
-  if (start === -1 || target.charCodeAt(0) === 0x2f) return undefined;
-  let end = target.indexOf("/", start + 2);
+  const scheme = ABSOLUTE_FORM.exec(target);
+  if (scheme === null) return undefined;
+  let end = target.indexOf("/", scheme[0].length);
   if (end === -1) end = target.length;
-  const authority = target.slice(start + 2, end);
-  return authority.slice(authority.lastIndexOf("@") + 1);
+  const authority = target.slice(scheme[0].length, end);
+  const host = authority.slice(authority.lastIndexOf("@") + 1);
+  // "http:///x" names no host: the Host header stands (and is checked as ever).
+  return host === "" ? undefined : host;
 }
 
 /** Percent-decodes a request path to text (textOfBytes), so no input throws. */

@@ -183,7 +183,7 @@ const START_DELAY = 5;
  */
 function endWorker(worker: Worker): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 1_000);
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 1_000).unref();
     worker.once("exit", () => {
       clearTimeout(timer);
       resolve();
@@ -269,7 +269,7 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     const timer = setTimeout(() => void slot.worker.terminate(), options.drainTimeout ?? 10_000);
     void slot.bridge.idle().then(() => {
       clearTimeout(timer);
-      void endWorker(slot.worker);
+      if (!slot.isDead) void endWorker(slot.worker);
     });
   };
 
@@ -440,7 +440,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       generation++;
       retire(current);
       current = undefined;
-      void slot.worker.terminate();
+      // What the app printed before it failed to load still reaches the log.
+      void endWorker(slot.worker);
       watchFiles([appFile, ...report.files, ...files]);
       stderr.write(`${style.red("gw:")} ${report.message}\n${report.isUserError ? "" : style.dim(report.stack) + "\n"}`);
       stderr.write(style.yellow("gw: waiting for a change to reload") + "\n");

@@ -163,13 +163,10 @@ export class HttpServer {
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (inFlight != null) {
       this.#recovered.add(socket);
-      if (inFlight.req.complete && error.code !== "ECONNRESET") {
-        socket.pause();
-        closeAfterResponses(socket);
-        return;
-      }
-      // The bad bytes are in that request's own body (a broken chunk): it cannot be answered.
-      if (socket.writable && socket.bytesWritten === 0 && error.code !== "ECONNRESET") socket.write(refusal(400));
+      if (inFlight.req?.complete === true && error.code !== "ECONNRESET") return closeAfterResponses(socket);
+      // The fault is in that request's own body (a broken chunk, a body that stalled): it cannot be
+      // answered by the app, and gets the refusal if nothing of its response went out yet.
+      if (socket.writable && !inFlight.headersSent && error.code !== "ECONNRESET") socket.write(refusal(refusalCode(error, undefined, 0)));
       socket.destroy(error);
       return;
     }
@@ -180,10 +177,7 @@ export class HttpServer {
       const first = raw !== undefined && socket.bytesRead === raw.length ? raw : undefined;
       const head = first !== undefined && error.code !== "HPE_HEADER_OVERFLOW" ? readLenientHead(first) : undefined;
       if (head !== undefined && "method" in head) return this.#serveRecovered(head, socket);
-      const code = head !== undefined ? head.status
-        : error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw, socket.bytesRead) ? 414 : 431)
-        : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
-        : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const code = head !== undefined ? head.status : refusalCode(error, raw, socket.bytesRead);
       socket.write(refusal(code));
       const requestLine = head !== undefined ? head.requestLine : first === undefined ? "" : firstLineOf(first);
       if (requestLine !== "") this.#logRefusal(socket, requestLine, code);
@@ -416,11 +410,28 @@ function transferCodingRefusal(req: IncomingMessage): 0 | 400 | 501 {
   return 0;
 }
 
-/** Closes a connection once its in-flight response, and each one node queued behind it, has finished. */
+/** The status for a request node's parser refused, by the parser's error. */
+function refusalCode(error: Error & { code?: string }, raw: Buffer | undefined, bytesRead: number): number {
+  return error.code === "HPE_HEADER_OVERFLOW" ? (isRequestLineTooLong(raw, bytesRead) ? 414 : 431)
+    : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413
+    : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+}
+
+/** How long a closing connection reads and drops what its client still sends (see below). */
+const LINGER = 2_000;
+
+/**
+ * Closes a connection once its in-flight response, and each one node queued behind it, has
+ * finished. The close is a FIN after the last byte, and what the client still sends meanwhile is
+ * read and dropped for a moment (node's parser, in its error state, takes it): closing with
+ * unread bytes would send a reset, which can destroy the last response before the client reads it.
+ */
 function closeAfterResponses(socket: Socket): void {
   const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current == null || socket.destroyed) {
-    socket.destroySoon();
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER).unref();
     return;
   }
   // Node's own 'finish' listener runs first and assigns the next queued response to the socket.
@@ -430,7 +441,7 @@ function closeAfterResponses(socket: Socket): void {
     closeAfterResponses(socket);
   });
   current.once("close", () => {
-    if (!isFinished) socket.destroySoon();
+    if (!isFinished) socket.destroy();
   });
 }
 

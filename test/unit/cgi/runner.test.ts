@@ -267,6 +267,8 @@ describe("how scripts run", () => {
     write("cgi-bin/over.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 3\\n\\nok'\nsleep 0.1\nprintf 'kkkkk'\n", 0o755);
     write("cgi-bin/over-at-once.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 3\\n\\nokokok'\n", 0o755);
     write("cgi-bin/short.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 9\\n\\nok'\n", 0o755);
+    write("cgi-bin/not-modified.sh", "#!/bin/sh\nprintf 'Status: 304 Not Modified\\nContent-Length: 1234\\n\\n'\n", 0o755);
+    write("cgi-bin/exact-then-sleep.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\nContent-Length: 2\\n\\nok'\nsleep 3\n", 0o755);
     write("cgi-bin/fake-elf", "\x7fELF\nprintf 'Content-Type: text/plain\\n\\nran by sh\\n'\n", 0o755);
     write("cgi-bin/chunks.sh", "#!/bin/sh\nprintf 'Transfer-Encoding: chunked\\nContent-Type: text/plain\\n\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n'\n", 0o755);
     // An alias of the CGI folder, as `ln -s cgi-bin scripts` makes it.
@@ -362,6 +364,15 @@ describe("how scripts run", () => {
     expect(raw).toMatch(/\r\nContent-Length: 9\r\n[^]*\r\n\r\nok$/);
     await waitUntil("the short line", () => other.log().includes("ended 7 bytes short of its Content-Length; the connection was cut"));
     expect(other.log()).not.toMatch(/ProtocolError|at #emit|\{\s*name:/);
+  });
+
+  test("the script's Content-Length ends the response: a script running on after it does not hold it; a 304's describes no body", async () => {
+    const started = performance.now();
+    const exact = await other.get("/cgi-bin/exact-then-sleep.sh");
+    expect([exact.status, exact.body.toString()]).toEqual([200, "ok"]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const notModified = await other.get("/cgi-bin/not-modified.sh");
+    expect([notModified.status, notModified.headers["content-length"], notModified.body.length]).toEqual([304, "1234", 0]);
   });
 
   test("a file that only starts like an ELF program is a 403, never handed to /bin/sh", async () => {

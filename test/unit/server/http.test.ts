@@ -441,6 +441,9 @@ describe("requests node's parser refuses", () => {
     void server.serveForever();
     const environ = JSON.parse(parseRaw(await rawExchange(server.url, "GET http://h.example:81/x?q HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")).body) as Record<string, string>;
     expect(environ).toMatchObject({ HTTP_HOST: "h.example:81", PATH_INFO: "/x", QUERY_STRING: "q" });
+    // Only a target with a scheme is absolute-form: "a//b" is a path (given its "/"), Host stands.
+    const path = JSON.parse(parseRaw(await rawExchange(server.url, "GET a//b HTTP/1.0\r\nHost: other\r\n\r\n")).body) as Record<string, string>;
+    expect(path).toMatchObject({ HTTP_HOST: "other", PATH_INFO: "/a//b" });
   });
 
   test("unknown methods and CONNECT get 501, HTTP/2.0 and HTTP/0.9 get 505, and each is logged", async () => {

@@ -183,7 +183,8 @@ const START_DELAY = 5;
  */
 function endWorker(worker: Worker): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 1_000).unref();
+    // Not unref'd: the worker is, and a stop awaiting this would otherwise leave the loop empty.
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 1_000);
     worker.once("exit", () => {
       clearTimeout(timer);
       resolve();

@@ -160,6 +160,7 @@ function compileRoute(entry: UrlEntry, index: number): Route {
     regex = new RegExp(`^(?:${pattern})$`);
     // A handler gets the pattern's groups: one that takes two with none to get is a gw app
     // (environ, startResponse) put where only an application() mounts, which would answer 500.
+    // (The pattern or "" always matches "", and its result has one slot more than the groups.)
     if (target.kind === "function" && target.handler.length >= 2 && new RegExp(`${regex.source}|`).exec("")!.length === 1) {
       throw new TypeError(`${where}: this function takes two arguments and the pattern captures none: a gw app (environ, startResponse)? Only an application() mounts here; mount other apps with mount({ "/prefix": app, "/": thisApplication })`);
     }

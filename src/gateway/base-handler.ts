@@ -40,6 +40,18 @@ const badHost: App = (_environ, startResponse) => {
 };
 
 /**
+ * An error as the log shows it: as Node prints an uncaught one (the stack, then own properties
+ * such as code and errno, and the cause). An error whose stack is one line was made without
+ * frames on purpose (a CGI script's timeout, say): that line is the whole entry.
+ */
+function traceOf(error: unknown): string {
+  if (!(error instanceof Error)) return `non-Error thrown: ${typeof error === "string" ? error : inspect(error)}`;
+  const stack = error.stack;
+  if (typeof stack === "string" && stack !== "" && !stack.includes("\n") && error.cause === undefined) return stack;
+  return inspect(error);
+}
+
+/**
  * Runs one request of an app (wsgiref's BaseHandler): startResponse checks, deferred headers,
  * Content-Length or streaming, HEAD, backpressure, close() once, and errors into 500s.
  * Subclasses supply the transport through the protected `send*` methods.
@@ -114,12 +126,7 @@ export abstract class BaseHandler {
 
   /** Writes an error's trace to the error stream (wsgiref's log_exception). */
   protected logException(error: unknown): void {
-    // As Node prints an uncaught error: the stack, then own properties (code, errno) and the cause.
-    // An error whose stack is one line was made without frames on purpose (a CGI script's
-    // timeout, say): that line is the whole log entry.
-    const stack = error instanceof Error ? error.stack : undefined;
-    const trace = typeof stack === "string" && stack !== "" && !stack.includes("\n") && error instanceof Error && error.cause === undefined ? stack
-      : error instanceof Error ? inspect(error) : `non-Error thrown: ${typeof error === "string" ? error : inspect(error)}`;
+    const trace = traceOf(error);
     this.errors.write(trace.endsWith("\n") ? trace : trace + "\n");
   }
 

@@ -322,6 +322,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
   let lastChangeAt = -Infinity;
   let startTimer: NodeJS.Timeout | undefined;
   let isReloading = false;
+  /** The worker loading the app now: a stop ends it too (a module that never finishes loading). */
+  let loadingSlot: Slot | undefined;
   let isPending = false;
 
   // A change starts a load almost at once, and the load is kept only if no change follows it
@@ -383,7 +385,8 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
     // Its replacement boots while this one loads, and has until the reload after next to be
     // ready: an edit that comes soon after still finds a booted worker.
     if (!isFirst && standbys.length < STANDBYS) standbys.push(spawnSlot());
-    const loading = loadInto(slot);
+    loadingSlot = slot;
+    const loading = loadInto(slot).finally(() => (loadingSlot = undefined));
     // The files this load may have read while a save was still writing them (an editor's
     // truncate, then its write), seen by their stat, not only by watch events.
     const moved = (): string[] => loadedFiles.filter((path) => seen.get(path) !== statOf(path));
@@ -500,7 +503,11 @@ export async function startReloader(options: ReloaderOptions): Promise<Reloader>
       waiters.splice(0).forEach((wake) => wake());
       await server.shutdown();
       await (await watcher)?.close();
-      await Promise.all([current === undefined || current.isDead ? undefined : endWorker(current.worker), ...standbys.map((slot) => slot.worker.terminate())]);
+      await Promise.all([
+        current === undefined || current.isDead ? undefined : endWorker(current.worker),
+        loadingSlot?.worker.terminate(),
+        ...standbys.map((slot) => slot.worker.terminate()),
+      ]);
     },
   };
 }

@@ -31,6 +31,21 @@ function lines(text: string, pattern: RegExp): string[] {
 }
 
 describe.concurrent("hot reload", () => {
+  test("a module that never finishes loading (a loop at import) does not hold gw at SIGTERM", async () => {
+    const dir = tempApp({ "app.ts": `while (true) {}\nexport default ${START} => { start("200 OK", []); return ["x"]; };\n` });
+    const gw = await startGw(["serve", "app.ts", "--port", "0"], { cwd: dir.dir });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = performance.now();
+      const exit = await gw.stop("SIGTERM", 10_000);
+      expect([exit.code, exit.signal]).toEqual([0, null]);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await gw.stop("SIGKILL");
+      dir.remove();
+    }
+  });
+
   test("what the app writes to stderr as its last request ends reaches the log, across a reload and at SIGTERM", async () => {
     const app = (version: string): string => `export default ${START} => {
   start("200 OK", [["Content-Type", "text/plain"]]);

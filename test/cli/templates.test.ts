@@ -92,8 +92,8 @@ describe.concurrent("templates under gw serve", () => {
       await gw.waitForStderr(/page\.ts:5:\d+/);
     } finally {
       const exit = await gw.stop();
-      expect(exit.code).toBe(0);
       dir.remove();
+      expect(exit.code).toBe(0);
     }
   });
 });

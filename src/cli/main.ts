@@ -243,9 +243,12 @@ type FolderCommandOptions = Pick<FrontCommandOptions, "directory" | "cgi" | "cgi
 function defaultPort(io: Io): number {
   const fromEnv = io.env.PORT;
   if (fromEnv === undefined || fromEnv === "") return 8000;
-  // A $PORT that is not a port is said, not passed over: the server would answer elsewhere.
-  if (!/^\d{1,5}$/.test(fromEnv) || Number(fromEnv) > 65535) throw new UserError(`$PORT is ${JSON.stringify(fromEnv)}, not a port (a whole number from 0 to 65535); fix it, unset it, or give --port`);
-  return Number(fromEnv);
+  try {
+    return parsePort(fromEnv);
+  } catch {
+    // A $PORT that is not a port is said, not passed over: the server would answer elsewhere.
+    throw new UserError(`$PORT is ${JSON.stringify(fromEnv)}, not a port (a whole number from 0 to 65535); fix it, unset it, or give --port`);
+  }
 }
 
 /** Runs gw with `argv` (without node and the script) and resolves to the exit code. */
